@@ -1,0 +1,5 @@
+//go:build !unix
+
+package hints
+
+func isAddrInUse(error) bool { return false }
