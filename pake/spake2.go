@@ -33,7 +33,7 @@ var (
 type SPAKE2 struct {
 	pw       []byte
 	idS      []byte
-	w        *edwards25519.Scalar // password scalar
+	wS       *edwards25519.Point  // w*S, the password blinding
 	x        *edwards25519.Scalar // our secret scalar
 	msg      [MessageSize]byte    // 'S' || element
 	finished bool
@@ -55,13 +55,12 @@ func NewSymmetric(password, idSymmetric []byte, rand io.Reader) (*SPAKE2, error)
 	s := &SPAKE2{
 		pw:  bytes.Clone(password),
 		idS: bytes.Clone(idSymmetric),
-		w:   passwordScalar(password),
 		x:   scalarFromBigEndian(entropy[:]),
 	}
 	// X* = x*B + w*S
+	s.wS = new(edwards25519.Point).ScalarMult(passwordScalar(password), symmetricS())
 	xs := new(edwards25519.Point).ScalarBaseMult(s.x)
-	ws := new(edwards25519.Point).ScalarMult(s.w, symmetricS())
-	xs.Add(xs, ws)
+	xs.Add(xs, s.wS)
 	s.msg[0] = sideSymmetric
 	copy(s.msg[1:], xs.Bytes())
 	return s, nil
@@ -106,10 +105,8 @@ func (s *SPAKE2) Finish(peerMsg []byte) ([]byte, error) {
 	if bytes.Equal(y.Bytes(), own) {
 		return nil, ErrReflection
 	}
-	// K = x * (Y + (-w)*S)
-	negW := edwards25519.NewScalar().Negate(s.w)
-	k := new(edwards25519.Point).ScalarMult(negW, symmetricS())
-	k.Add(k, y)
+	// K = x * (Y + (-w)*S) = x * (Y - w*S)
+	k := new(edwards25519.Point).Subtract(y, s.wS)
 	k.ScalarMult(s.x, k)
 
 	// Transcript: the raw inbound bytes (as Python keeps them) and ours,
