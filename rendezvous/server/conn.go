@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/wormhole-go/wormhole/rendezvous"
 )
 
 // conn is one WebSocket client. Protocol state fields are guarded by
@@ -628,9 +630,35 @@ func (c *conn) handlePermission(m *clientMessage) (string, error) {
 	if method != "hashcash" {
 		return "permission denied: unsupported method", errPermission
 	}
-	if err := verifyStamp(stamp, h.Bits, h.Resource, c.s.now(), h.MaxAge); err != nil {
+	now := c.s.now()
+	if err := rendezvous.VerifyHashcash(stamp, h.Bits, h.Resource, now); err != nil {
 		return "permission denied: " + err.Error(), errPermission
+	}
+	if c.s.spendStamp(stamp, now) {
+		return "permission denied: stamp already used", errPermission
 	}
 	c.permitted = true
 	return "", nil
+}
+
+// spendStamp records a hashcash stamp and reports whether it was already
+// used. Stamps older than four days are forgotten (VerifyHashcash rejects
+// dates more than 48 hours away). Called with Server.mu held.
+func (s *Server) spendStamp(stamp string, now time.Time) (replayed bool) {
+	if _, ok := s.spent[stamp]; ok {
+		return true
+	}
+	if len(s.spent) >= maxSpentStamps {
+		for k, t := range s.spent {
+			if now.Sub(t) > 96*time.Hour {
+				delete(s.spent, k)
+			}
+		}
+		if len(s.spent) >= maxSpentStamps {
+			// still full of fresh stamps: forget them rather than grow
+			clear(s.spent)
+		}
+	}
+	s.spent[stamp] = now
+	return false
 }

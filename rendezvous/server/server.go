@@ -41,9 +41,6 @@ const (
 type HashcashOptions struct {
 	Bits     int    // required leading zero bits of SHA-1(stamp)
 	Resource string // resource string the stamp must name (no ':')
-	// MaxAge bounds how old the stamp's date may be (default 48h). Dates
-	// that cannot be parsed are accepted (clients format them differently).
-	MaxAge time.Duration
 }
 
 // Options configures a Server. The zero value serves an in-memory mailbox
@@ -131,7 +128,11 @@ type Server struct {
 	listeners map[mailboxKey]map[*conn]struct{}
 	https     []*http.Server
 	addr      net.Addr
+	spent     map[string]time.Time // hashcash stamps already used
 }
+
+// maxSpentStamps bounds the replay-protection memory for hashcash stamps.
+const maxSpentStamps = 100000
 
 type mailboxKey struct{ app, id string }
 
@@ -145,9 +146,6 @@ func New(opts Options) (*Server, error) {
 			if r == ':' {
 				return nil, errors.New("server: hashcash resource must not contain ':'")
 			}
-		}
-		if opts.Hashcash.MaxAge == 0 {
-			opts.Hashcash.MaxAge = 48 * time.Hour
 		}
 	}
 	if opts.PruneInterval == 0 {
@@ -190,6 +188,7 @@ func New(opts Options) (*Server, error) {
 		now:       opts.Clock,
 		conns:     make(map[*conn]struct{}),
 		listeners: make(map[mailboxKey]map[*conn]struct{}),
+		spent:     make(map[string]time.Time),
 	}
 	if s.store == nil {
 		s.store = NewMemoryStore()
