@@ -20,15 +20,17 @@ const (
 // KeySize is the size of the shared key and of every derived SecretBox key.
 const KeySize = 32
 
-// maxDeriveLength is HKDF-SHA256's output limit, 255 hash blocks.
-const maxDeriveLength = 255 * sha256.Size
+// MaxDeriveLength is HKDF-SHA256's output limit (255 hash blocks), the
+// largest length DeriveKey accepts.
+const MaxDeriveLength = 255 * sha256.Size
 
 // DeriveKey is magic-wormhole's derive_key: HKDF-SHA256 with no salt, IKM
 // key, info = purpose (raw bytes; NFC-normalise user-supplied strings
 // first, as Python's Wormhole.derive_key does). length must be in
-// [0, 8160]; it is a programming error otherwise and DeriveKey panics.
+// [0, MaxDeriveLength]; anything else is a programming error (callers
+// taking a length from outside must check it) and DeriveKey panics.
 func DeriveKey(key []byte, purpose string, length int) []byte {
-	if length < 0 || length > maxDeriveLength {
+	if length < 0 || length > MaxDeriveLength {
 		panic("pake: DeriveKey length out of range")
 	}
 	return hkdfExpand(key, []byte(purpose), length)

@@ -339,22 +339,23 @@ func TestLiveBadMessages(t *testing.T) {
 	cases := []struct {
 		name     string
 		msg      []byte
-		pyAccept bool // python-spake2 0.8 returns a key
+		pyAccept bool   // python-spake2 0.8 returns a key
+		pyError  string // else the exception class it raises
 	}{
-		{"side A", append([]byte{'A'}, good[1:]...), false},
-		{"side B", append([]byte{'B'}, good[1:]...), false},
-		{"side x", append([]byte{'x'}, good[1:]...), false},
-		{"identity", append([]byte{'S'}, edwards25519.NewIdentityPoint().Bytes()...), false},
-		{"order 8", append([]byte{'S'}, torsion8...), false},
-		{"mixed order", append([]byte{'S'}, mixed...), false},
-		{"not on curve", append([]byte{'S'}, notOnCurve...), false},
-		{"empty", nil, false},
+		{"side A", append([]byte{'A'}, good[1:]...), false, "OffSides"},
+		{"side B", append([]byte{'B'}, good[1:]...), false, "OffSides"},
+		{"side x", append([]byte{'x'}, good[1:]...), false, "AssertionError"},
+		{"identity", append([]byte{'S'}, edwards25519.NewIdentityPoint().Bytes()...), false, "ValueError"},
+		{"order 8", append([]byte{'S'}, torsion8...), false, "ValueError"},
+		{"mixed order", append([]byte{'S'}, mixed...), false, "ValueError"},
+		{"not on curve", append([]byte{'S'}, notOnCurve...), false, "NotOnCurve"},
+		{"empty", nil, false, "AssertionError"},
 		// Python does not check the length: decodepoint reads s[:32] and the
 		// transcript hashes the whole tail. Go requires exactly 33 bytes.
-		{"trailing byte", append(bytes.Clone(good), 0), true},
+		{"trailing byte", append(bytes.Clone(good), 0), true, ""},
 		// Python only rejects the canonical identity encoding (see
 		// TestNonCanonicalEncodings). Go rejects every identity encoding.
-		{"non-canonical identity", append([]byte{'S'}, nonCanonicalIdentity...), true},
+		{"non-canonical identity", append([]byte{'S'}, nonCanonicalIdentity...), true, ""},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -366,6 +367,9 @@ func TestLiveBadMessages(t *testing.T) {
 			r := py.call(map[string]any{"op": "spake_finish", "h": i, "msg": hx(c.msg)})
 			if accepted := r.err() == ""; accepted != c.pyAccept {
 				t.Fatalf("python accepted=%v (%v), expected %v", accepted, r, c.pyAccept)
+			}
+			if !c.pyAccept && r["error"] != c.pyError {
+				t.Fatalf("python raised %v, expected %s", r.err(), c.pyError)
 			}
 		})
 	}
