@@ -1,6 +1,7 @@
 package pake
 
 import (
+	cryptorand "crypto/rand"
 	"fmt"
 	"io"
 
@@ -23,7 +24,7 @@ func Seal(key, plaintext []byte, rand io.Reader) ([]byte, error) {
 	}
 	copy(k[:], key)
 	if rand == nil {
-		rand = cryptoRand
+		rand = cryptorand.Reader
 	}
 	var nonce [NonceSize]byte
 	if _, err := io.ReadFull(rand, nonce[:]); err != nil {

@@ -2,7 +2,7 @@ package pake
 
 import (
 	"bytes"
-	"crypto/rand"
+	cryptorand "crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -46,7 +46,7 @@ type SPAKE2 struct {
 // entropy_f(64), so deterministic readers reproduce Python's messages.
 func NewSymmetric(password, idSymmetric []byte, rand io.Reader) (*SPAKE2, error) {
 	if rand == nil {
-		rand = cryptoRand
+		rand = cryptorand.Reader
 	}
 	var entropy [64]byte
 	if _, err := io.ReadFull(rand, entropy[:]); err != nil {
@@ -65,9 +65,6 @@ func NewSymmetric(password, idSymmetric []byte, rand io.Reader) (*SPAKE2, error)
 	copy(s.msg[1:], xs.Bytes())
 	return s, nil
 }
-
-// cryptoRand is crypto/rand's reader (a constant, never reassigned).
-var cryptoRand io.Reader = rand.Reader
 
 // Message returns our 33-byte message for the peer: 'S' || element.
 // It returns a fresh copy on every call.

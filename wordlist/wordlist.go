@@ -1,7 +1,7 @@
 package wordlist
 
 import (
-	"crypto/rand"
+	cryptorand "crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -35,7 +35,7 @@ func ChooseWords(rand io.Reader, n int) ([]string, error) {
 		return nil, fmt.Errorf("%w: %d", ErrBadLength, n)
 	}
 	if rand == nil {
-		rand = cryptoRand
+		rand = cryptorand.Reader
 	}
 	b := make([]byte, n)
 	if _, err := io.ReadFull(rand, b); err != nil {
@@ -51,9 +51,6 @@ func ChooseWords(rand io.Reader, n int) ([]string, error) {
 	}
 	return words, nil
 }
-
-// cryptoRand is crypto/rand's reader (never reassigned).
-var cryptoRand io.Reader = rand.Reader
 
 // GetCompletions is Python's PGPWordList.get_completions(prefix, num_words)
 // for the words part of a code (the text after "nameplate-"): it completes
