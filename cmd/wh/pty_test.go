@@ -1,0 +1,116 @@
+//go:build linux && rendezvousclient
+
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/wormhole-go/wormhole/internal/interop"
+)
+
+// openPTY opens a pseudo-terminal pair (master, slave).
+func openPTY(t *testing.T) (*os.File, *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals here: %v", err)
+	}
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatalf("unlockpt: %v", err)
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatalf("ptsname: %v", err)
+	}
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("open slave: %v", err)
+	}
+	return m, s
+}
+
+// TestInteractiveCompletion drives `wh receive` (no code) on a
+// pseudo-terminal against a live Python mailbox server: "7<Tab>" completes
+// the nameplate a waiting sender holds, "opu<Tab>" and "prec<Tab>" complete
+// the words, Enter submits, and the text arrives.
+func TestInteractiveCompletion(t *testing.T) {
+	mb := interop.StartPythonMailbox(t)
+	ctx := testCtx(t)
+	master, slave := openPTY(t)
+	defer master.Close()
+
+	// The sender claims nameplate 73, so the server lists it.
+	sendDone := make(chan result, 1)
+	go func() {
+		sendDone <- runWH(ctx, "", "send", "--relay-url", mb.URL(), "--code", "73-opulent-preclude", "--text", "completed!")
+	}()
+
+	var screen syncBuffer
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		_, _ = io.Copy(&screen, master) // ends when the slave side is closed
+	}()
+	var errb syncBuffer
+	e := &env{stdin: slave, stdout: slave, stderr: &errb, getenv: func(string) string { return "" },
+		stdinFd: int(slave.Fd()), slowNotice: time.Second}
+	recvDone := make(chan int, 1)
+	go func() { recvDone <- run(ctx, e, []string{"receive", "--relay-url", mb.URL()}) }()
+
+	waitScreen := func(want string) {
+		t.Helper()
+		for i := 0; i < 300; i++ { // bounded, ~30 s
+			if strings.Contains(screen.String(), want) {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatalf("screen never showed %q:\n%q\nstderr: %s", want, screen.String(), errb.String())
+	}
+	typeKeys := func(k string) {
+		t.Helper()
+		if _, err := master.Write([]byte(k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitScreen("Enter receive wormhole code: ")
+	// The server may not list nameplate 73 until the sender's claim lands:
+	// press Tab again (bounded) until the nameplate completes.
+	typeKeys("7")
+	for i := 0; i < 50 && !strings.Contains(screen.String(), "73-"); i++ {
+		typeKeys("\t")
+		time.Sleep(200 * time.Millisecond)
+	}
+	waitScreen("code: 73-")
+	typeKeys("opu\t")
+	waitScreen("73-opulent-")
+	typeKeys("prec\t")
+	waitScreen("73-opulent-preclude")
+	typeKeys("\r")
+
+	var code int
+	select {
+	case code = <-recvDone:
+	case <-ctx.Done():
+		t.Fatalf("receive did not finish:\n%q\n%s", screen.String(), errb.String())
+	}
+	slave.Close()
+	<-readDone
+	s := <-sendDone
+	if code != 0 || s.code != 0 {
+		t.Fatalf("receive exit %d, screen %q, stderr %s\nsend: %v", code, screen.String(), errb.String(), s)
+	}
+	if !strings.Contains(screen.String(), "completed!") {
+		t.Fatalf("text not shown: %q", screen.String())
+	}
+	if strings.Contains(errb.String(), "you can use <Tab>") {
+		t.Errorf("Tab was used, but the note was printed: %s", errb.String())
+	}
+}
