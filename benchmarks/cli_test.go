@@ -1,0 +1,89 @@
+package benchmarks
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wormhole-go/wormhole/internal/interop"
+)
+
+// buildWH compiles cmd/wh into a temporary directory.
+func buildWH(b *testing.B) string {
+	b.Helper()
+	bin := filepath.Join(b.TempDir(), "wh")
+	// The tags select the real mailbox client while the root package still
+	// has its temporary build-tagged shims; they are harmless afterwards.
+	out, err := exec.Command("go", "build", "-tags", "rendezvousclient,wordlist", "-o", bin, "github.com/wormhole-go/wormhole/cmd/wh").CombinedOutput()
+	if err != nil {
+		b.Fatalf("go build cmd/wh: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// cliRun runs one command and fails the benchmark on a non-zero exit.
+func cliRun(ctx context.Context, name string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("%s %v: %v\n%s", name, args, err, errb.String())
+	}
+	return out.String(), nil
+}
+
+// BenchmarkCLITextExchange measures one complete text transfer per op:
+// sender and receiver processes started together with a fixed code,
+// through Debian's Python mailbox server on loopback, until both exited.
+// Process start-up is included (it is what a person waits for):
+// wh->wh, python->python, and the mixed pairs.
+func BenchmarkCLITextExchange(b *testing.B) {
+	wh := buildWH(b)
+	py := interop.NeedCommand(b, "wormhole")
+	mb := interop.StartPythonMailbox(b)
+	url := mb.URL()
+	send := map[string]func(code string) []string{
+		"wh": func(code string) []string {
+			return []string{wh, "send", "--relay-url", url, "--code", code, "--text", "benchmark"}
+		},
+		"python": func(code string) []string {
+			return []string{py, "--relay-url", url, "send", "--code", code, "--text", "benchmark"}
+		},
+	}
+	recv := map[string]func(code string) []string{
+		"wh":     func(code string) []string { return []string{wh, "receive", "--relay-url", url, code} },
+		"python": func(code string) []string { return []string{py, "--relay-url", url, "receive", code} },
+	}
+	nameplate := 100
+	for _, pair := range [][2]string{{"wh", "wh"}, {"python", "python"}, {"wh", "python"}, {"python", "wh"}} {
+		b.Run(pair[0]+"-to-"+pair[1], func(b *testing.B) {
+			for b.Loop() {
+				nameplate++
+				code := fmt.Sprintf("%d-benchmark-code", nameplate)
+				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second) // safety net
+				var wg sync.WaitGroup
+				var serr, rerr error
+				var got string
+				s, r := send[pair[0]](code), recv[pair[1]](code)
+				wg.Add(2)
+				go func() { defer wg.Done(); _, serr = cliRun(ctx, s[0], s[1:]...) }()
+				go func() { defer wg.Done(); got, rerr = cliRun(ctx, r[0], r[1:]...) }()
+				wg.Wait()
+				cancel()
+				if serr != nil || rerr != nil {
+					b.Fatalf("send: %v\nreceive: %v", serr, rerr)
+				}
+				if got != "benchmark\n" {
+					b.Fatalf("received %q", got)
+				}
+			}
+		})
+	}
+}
