@@ -622,7 +622,10 @@ func (w *Wormhole) terminate(mood string) {
 	w.claimCancel()
 	<-w.claimerDone
 	w.mu.Lock()
-	if mood == "happy" {
+	if mood != "" {
+		// Python writes every message to the wire as soon as it exists, so
+		// the close always follows them: flush what is queued (notably our
+		// version, which a wrong-code peer needs to become scared too).
 		for w.mailboxOpen && len(w.out) > 0 && w.ctx.Err() == nil {
 			if w.waitLocked(w.ctx) != nil {
 				break
