@@ -1,6 +1,9 @@
 package wormhole
 
-import "context"
+import (
+	"context"
+	"encoding/json"
+)
 
 // mailboxClient is what the wormhole needs from the mailbox (rendezvous)
 // client. The production implementation adapts package rendezvous
@@ -43,4 +46,6 @@ type Welcome struct {
 	// CurrentCLIVersion is the newest CLI version the server knows ("" if
 	// the server does not say).
 	CurrentCLIVersion string
+	// Raw is the whole welcome dict, undecoded.
+	Raw map[string]json.RawMessage
 }

@@ -1,11 +1,10 @@
-//go:build rendezvousclient
-
 package wormhole
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 
 	"github.com/wormhole-go/wormhole/rendezvous"
 )
@@ -30,6 +29,10 @@ func newRendezvousMailbox(ctx context.Context, side string, o *Options) (mailbox
 	})
 	if err := c.Connect(ctx); err != nil {
 		_ = c.Close()
+		var we *rendezvous.WelcomeError
+		if errors.As(err, &we) {
+			return nil, convErr(err)
+		}
 		return nil, fmt.Errorf("wormhole: connecting to %s: %w", o.RendezvousURL, err)
 	}
 	return rvMailbox{c}, nil
@@ -42,11 +45,11 @@ func convErr(err error) error {
 	}
 	var we *rendezvous.WelcomeError
 	if errors.As(err, &we) {
-		return &WelcomeError{Message: we.Error(), Err: err}
+		return &WelcomeError{Message: we.Msg, Err: err}
 	}
 	var se *rendezvous.ServerError
 	if errors.As(err, &se) {
-		return &ServerError{Message: se.Error(), Err: err}
+		return &ServerError{Message: se.Msg, Err: err}
 	}
 	return err
 }
@@ -56,7 +59,7 @@ func (m rvMailbox) Welcome(ctx context.Context) (Welcome, error) {
 	if err != nil {
 		return Welcome{}, convErr(err)
 	}
-	return Welcome{MOTD: wel.MOTD, CurrentCLIVersion: wel.CurrentCLIVersion}, nil
+	return Welcome{MOTD: wel.MOTD, CurrentCLIVersion: wel.CurrentCLIVersion, Raw: maps.Clone(wel.Raw)}, nil
 }
 
 func (m rvMailbox) List(ctx context.Context) ([]string, error) {

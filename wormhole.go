@@ -305,11 +305,13 @@ func (w *Wormhole) Receive(ctx context.Context) ([]byte, error) {
 	return waitQueue(ctx, w, &w.recvQ)
 }
 
-// Send queues body as the next application message and waits until the
-// mailbox server accepted it. Messages are held until the peer proved it
-// knows the code (the first peer message decrypted), so Send blocks at
-// least that long. If ctx ends first the message stays queued and is still
-// sent, in order. Bodies are delivered whole, once, and in order.
+// Send queues body as the next application message and waits until it was
+// handed to the mailbox client, which sends it (again after every
+// reconnect) until the server stored it. Messages are held until the peer
+// proved it knows the code (the first peer message decrypted), so Send
+// blocks at least that long. If ctx ends first the message stays queued
+// and is still sent, in order. Bodies are delivered whole, once, and in
+// order. A happy Close flushes every message Send has queued.
 func (w *Wormhole) Send(ctx context.Context, body []byte) error {
 	return w.send(ctx, false, body)
 }
