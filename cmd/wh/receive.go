@@ -10,7 +10,9 @@ import (
 	"golang.org/x/term"
 
 	"github.com/wormhole-go/wormhole/cmd/wh/internal/codeinput"
+	"github.com/wormhole-go/wormhole/hints"
 	"github.com/wormhole-go/wormhole/transfer"
+	"github.com/wormhole-go/wormhole/transit"
 )
 
 const receiveHelp = `Usage: wh receive [OPTIONS] [CODE]
@@ -20,35 +22,38 @@ const receiveHelp = `Usage: wh receive [OPTIONS] [CODE]
   Give the CODE the sender read to you. Without a CODE, wh asks for it; on a
   terminal, <Tab> completes the nameplate (the number) from the server's list
   and then the words. Text is printed on stdout; everything else on stderr.
-  File and directory offers are declined by this build of wh (no transit
-  layer yet): the sender is told "transfer rejected".
+  For a file or directory, wh shows its name and size and asks "ok? (Y/n)"
+  (--accept-file skips the question); it never overwrites an existing file
+  unless you name it with --output-file.
 
 Examples:
   wh receive 7-guitarist-revenge
   wh receive                       # type 7<Tab>gu<Tab>re<Tab><Enter>
   echo 7-guitarist-revenge | wh receive
   wh receive --verify 7-guitarist-revenge
+  wh receive --accept-file -o copy.pdf 7-guitarist-revenge
 
 Options:
   --code CODE              the code (same as giving CODE as an argument)
   -t, --only-text          refuse file transfers, only accept text transfers
   --accept-file            accept file transfer without asking for confirmation
-  -o, --output-file NAME   file or directory to create (files unsupported yet)
+  -o, --output-file NAME   the file or directory to create, overriding the
+                           name suggested by the sender
 ` + commonHelp
 
 func runReceive(ctx context.Context, e *env, g globals, args []string) int {
 	fs := newFlagSet("wh receive")
 	g.register(fs)
-	var c commonOptions
-	c.register(fs)
-	var code, outputFile string
-	var onlyText, acceptFile bool
+	var o receiveOptions
+	o.register(fs)
+	c := &o.commonOptions
+	var code string
 	fs.StringVar(&code, "code", "", "")
-	fs.BoolVar(&onlyText, "only-text", false, "")
-	fs.BoolVar(&onlyText, "t", false, "")
-	fs.BoolVar(&acceptFile, "accept-file", false, "")
-	fs.StringVar(&outputFile, "output-file", "", "")
-	fs.StringVar(&outputFile, "o", "", "")
+	fs.BoolVar(&o.onlyText, "only-text", false, "")
+	fs.BoolVar(&o.onlyText, "t", false, "")
+	fs.BoolVar(&o.acceptFile, "accept-file", false, "")
+	fs.StringVar(&o.outputFile, "output-file", "", "")
+	fs.StringVar(&o.outputFile, "o", "", "")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return usageError(e, "wh receive", err)
@@ -68,17 +73,21 @@ func runReceive(ctx context.Context, e *env, g globals, args []string) int {
 	if len(pos) == 1 {
 		code = pos[0]
 	}
+	if _, err := hints.ParseRelayLocation(g.transitHelper); err != nil {
+		return usageError(e, "wh receive", fmt.Errorf("bad --transit-helper %q: %v", g.transitHelper, err))
+	}
 
 	s, err := openSession(ctx, e, g)
 	if err != nil {
 		return report(e.stderr, err, g.relayURL, ctx.Err() != nil)
 	}
-	err = receive(ctx, s, c, code)
+	err = receive(ctx, s, o, code)
 	err = s.close(ctx, err)
 	return report(e.stderr, err, g.relayURL, ctx.Err() != nil)
 }
 
-func receive(ctx context.Context, s *session, c commonOptions, code string) error {
+func receive(ctx context.Context, s *session, o receiveOptions, code string) error {
+	c := o.commonOptions
 	e := s.e
 	if err := s.welcome(ctx); err != nil {
 		return err
@@ -107,7 +116,28 @@ func receive(ctx context.Context, s *session, c commonOptions, code string) erro
 		fmt.Fprintf(e.stderr, "Verifier %s.\n", verifierHex(verifier))
 	}
 
-	offer, err := transfer.ReceiveOffer(ctx, s.w, nil)
+	var t *transit.Transit
+	defer func() {
+		if t != nil {
+			t.Close()
+		}
+	}()
+	onTransit := func(peer *transfer.Transit) error {
+		if o.onlyText {
+			return nil
+		}
+		var err error
+		if t, err = transitFor(s, c, false); err != nil {
+			return err
+		}
+		t.AddPeerHints(peerHints(peer))
+		tm, err := transitMessage(ctx, t)
+		if err != nil {
+			return err
+		}
+		return transfer.SendTransit(ctx, s.w, tm)
+	}
+	offer, err := transfer.ReceiveOffer(ctx, s.w, onTransit)
 	if err != nil {
 		var re *transfer.RemoteError
 		if errors.As(err, &re) { // Python: TransferError(them_d["error"])
@@ -121,22 +151,24 @@ func receive(ctx context.Context, s *session, c commonOptions, code string) erro
 		fmt.Fprintln(e.stdout, *offer.Message)
 		return transfer.AcceptText(ctx, s.w)
 	case transfer.KindFile, transfer.KindDirectory:
-		what := "file"
-		if offer.Directory != nil {
-			what = "directory"
+		if o.onlyText {
+			fmt.Fprintf(e.stderr, "The sender offered a %s, but --only-text was given.\n", offer.Kind())
+			err = &respondError{transfer.ErrTextRejected}
+		} else {
+			err = receiveFile(ctx, s, o, offer, t)
 		}
-		fmt.Fprintf(e.stderr, "The sender offered a %s; this build of wh can only receive text, so it was declined.\n", what)
-		if err := transfer.SendError(ctx, s.w, transfer.ErrTextRejected); err != nil {
-			return err
-		}
-		return &transferError{transfer.ErrTextRejected}
 	default:
 		fmt.Fprintf(e.stderr, "I don't know what they're offering\n\nOffer details: %s\n", offer.Raw)
-		if err := transfer.SendError(ctx, s.w, transfer.ErrTextUnknownOffer); err != nil {
-			return err
-		}
-		return &transferError{transfer.ErrTextUnknownOffer}
+		err = &respondError{transfer.ErrTextUnknownOffer}
 	}
+	var re *respondError
+	if errors.As(err, &re) {
+		if serr := transfer.SendError(ctx, s.w, re.response); serr != nil {
+			return serr
+		}
+		return &transferError{re.response}
+	}
+	return err
 }
 
 // inputCode asks the person for the code: with the Tab-completing line

@@ -21,6 +21,7 @@ const (
 	docKeyFormat     = ` The key you entered contains spaces or was missing a dash. Magic-wormhole expects the numerical nameplate and the code words to be separated by dashes. Please reenter the key you were given separating the words with dashes.`
 	docWelcome       = ` The relay server told us to signal an error, probably because our version is too old to possibly work. The server said:`
 	docServerConn    = `We had a problem connecting to the relay server:`
+	docUnsendable    = ` A file you wanted to send couldn't be read, maybe because it's not a file, or because it's a symlink that points to something that doesn't exist.  To ignore this kind of error, you can run wormhole with the --ignore-unsendable-files flag.`
 )
 
 // transferError is a failure of the transfer itself (Python's
@@ -89,6 +90,7 @@ func report(w io.Writer, err error, relayURL string, interrupted bool) int {
 		ae   *transfer.AnswerError
 		uoe  *transfer.UnexpectedOfferError
 		aine *codeinput.AlreadyInputNameplateError
+		une  *unsendableError
 	)
 	switch {
 	case err == nil:
@@ -114,6 +116,9 @@ func report(w io.Writer, err error, relayURL string, interrupted bool) int {
 	case errors.As(err, &se):
 		fmt.Fprintf(w, "ERROR: the mailbox server (%s) reported an error: %s\n", relayURL, se.Message)
 		return exitServer
+	case errors.As(err, &une):
+		fmt.Fprintf(w, "%s\n\n%s\n", fill("ERROR: "+docUnsendable, 70), une.msg)
+		return exitFailed
 	case errors.As(err, &te):
 		fmt.Fprintf(w, "TransferError: %s\n", te.msg)
 		return exitFailed

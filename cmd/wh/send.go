@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/wormhole-go/wormhole/hints"
 	"github.com/wormhole-go/wormhole/transfer"
 )
 
@@ -23,20 +23,23 @@ const sendHelp = `Usage: wh send [OPTIONS] [WHAT]
   other computer, who runs 'wormhole receive' (or 'wh receive') and types it.
 
   With no --text and no WHAT, wh asks for one line of text ("Text to send: ").
-  Sending files and directories (WHAT) needs the transit layer, which this
-  build of wh does not have yet: use --text.
+  A file is sent as is; a directory is sent as a zip file, which the receiver
+  unpacks. File data goes over a direct connection when one works, otherwise
+  through the transit relay (--transit-helper).
 
 Examples:
   wh send --text "hello"                 # allocate a code, send "hello"
   wh send --text - < notes.txt           # send everything on stdin
   wh send --code 7-foo-bar --text hi     # use a code you agreed on
   wh send --verify --text hi             # compare verifiers before sending
+  wh send report.pdf                     # send a file
+  wh send photos/                        # send a directory
 
 Options:
   --text MESSAGE         text message to send, instead of a file; '-' reads stdin
   --code CODE            human-generated code phrase (NNN-word-word)
   --ignore-unsendable-files
-                         (accepted for compatibility; files are not supported yet)
+                         skip files in a directory that cannot be read
 ` + commonHelp
 
 func runSend(ctx context.Context, e *env, g globals, args []string) int {
@@ -68,11 +71,16 @@ func runSend(ctx context.Context, e *env, g globals, args []string) int {
 	case textSet && len(pos) == 1:
 		return usageError(e, "wh send", fmt.Errorf("give either --text or a file to send, not both"))
 	}
+	if _, err := hints.ParseRelayLocation(g.transitHelper); err != nil && len(pos) == 1 {
+		return usageError(e, "wh send", fmt.Errorf("bad --transit-helper %q: %v", g.transitHelper, err))
+	}
+	var src *fileSource
 	if len(pos) == 1 {
-		if _, err := os.Stat(pos[0]); err != nil {
-			return report(e.stderr, &transferError{fmt.Sprintf("Cannot send: no file/directory named '%s'", pos[0])}, g.relayURL, false)
+		src, err = buildFileOffer(e, pos[0], ignoreUnsendable)
+		if err != nil {
+			return report(e.stderr, err, g.relayURL, false)
 		}
-		return report(e.stderr, &usageErr{"sending files and directories is not supported by this build of wh yet (no transit layer); use --text"}, g.relayURL, false)
+		defer src.Close()
 	}
 
 	// Build the offer first, as Python does (it may read stdin).
@@ -87,7 +95,7 @@ func runSend(ctx context.Context, e *env, g globals, args []string) int {
 		}
 		text = string(b)
 	}
-	if text == "" {
+	if text == "" && src == nil {
 		fmt.Fprint(e.stdout, "Text to send: ")
 		line, err := e.readLine()
 		if err != nil {
@@ -96,18 +104,21 @@ func runSend(ctx context.Context, e *env, g globals, args []string) int {
 		}
 		text = line
 	}
-	fmt.Fprintf(e.stderr, "Sending text message (%s)\n", naturalSize(int64(utf8.RuneCountInString(text))))
+	if src == nil {
+		fmt.Fprintf(e.stderr, "Sending text message (%s)\n", naturalSize(int64(utf8.RuneCountInString(text))))
+	}
 
 	s, err := openSession(ctx, e, g)
 	if err != nil {
 		return report(e.stderr, err, g.relayURL, ctx.Err() != nil)
 	}
-	err = sendText(ctx, s, c, code, text)
+	err = send(ctx, s, c, code, text, src)
 	err = s.close(ctx, err)
 	return report(e.stderr, err, g.relayURL, ctx.Err() != nil)
 }
 
-func sendText(ctx context.Context, s *session, c commonOptions, code, text string) error {
+// send runs the sender: text, or src when it is not nil.
+func send(ctx context.Context, s *session, c commonOptions, code, text string, src *fileSource) error {
 	e := s.e
 	if err := s.welcome(ctx); err != nil {
 		return err
@@ -152,6 +163,9 @@ func sendText(ctx context.Context, s *session, c commonOptions, code, text strin
 		}
 	}
 	s.mark("send offer")
+	if src != nil {
+		return sendFile(ctx, s, c, src)
+	}
 	if err := transfer.SendText(ctx, s.w, text); err != nil {
 		return err
 	}

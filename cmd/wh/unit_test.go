@@ -124,7 +124,7 @@ func TestReportMessages(t *testing.T) {
 	out, err := exec.Command(py, "-c", `
 import textwrap
 from wormhole import errors
-for e in (errors.WrongPasswordError, errors.KeyFormatError, errors.WelcomeError, errors.ServerConnectionError):
+for e in (errors.WrongPasswordError, errors.KeyFormatError, errors.WelcomeError, errors.ServerConnectionError, errors.UnsendableFileError):
     print(textwrap.fill("ERROR: " + textwrap.dedent(e.__doc__)))
     print("--")
 `).Output()
@@ -132,7 +132,7 @@ for e in (errors.WrongPasswordError, errors.KeyFormatError, errors.WelcomeError,
 		t.Fatal(err)
 	}
 	var got strings.Builder
-	for _, d := range []string{docWrongPassword, docKeyFormat, docWelcome, docServerConn} {
+	for _, d := range []string{docWrongPassword, docKeyFormat, docWelcome, docServerConn, docUnsendable} {
 		fmt.Fprintf(&got, "%s\n--\n", fill("ERROR: "+d, 70))
 	}
 	if got.String() != string(out) {

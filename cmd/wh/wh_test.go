@@ -267,7 +267,8 @@ func TestWrongCode(t *testing.T) {
 	}
 }
 
-// TestRejections: a file offer from Python is declined (exit 1 both sides),
+// TestRejections: a file offer from Python is declined (no answer to
+// "ok? (Y/n)": stdin is empty) and both sides exit 1;
 // and a sender that rejects the verifier makes the receiver fail.
 func TestRejections(t *testing.T) {
 	wormholePy := interop.NeedCommand(t, "wormhole")
@@ -280,9 +281,11 @@ func TestRejections(t *testing.T) {
 	}
 	ps, wr := both(
 		func() result {
-			return runCmd(ctx, "", wormholePy, "--relay-url", mb.URL(), "--transit-helper", relay.Hint(), "send", "--code", "41-foo-bar", f)
+			return runCmd(ctx, "", wormholePy, "--relay-url", mb.URL(), "--transit-helper", relay.Hint(), "send", "--no-listen", "--code", "41-foo-bar", f)
 		},
-		func() result { return runWH(ctx, "", "receive", "--relay-url", mb.URL(), "41-foo-bar") },
+		func() result {
+			return runWH(ctx, "", "receive", "--relay-url", mb.URL(), "--transit-helper", relay.Hint(), "--no-listen", "41-foo-bar")
+		},
 	)
 	if wr.code != exitFailed || !strings.Contains(wr.stderr, "TransferError: transfer rejected") {
 		t.Errorf("wh receive of a file: %v", wr)

@@ -1,0 +1,566 @@
+package main
+
+import (
+	"archive/zip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/wormhole-go/wormhole/hints"
+	"github.com/wormhole-go/wormhole/transfer"
+	"github.com/wormhole-go/wormhole/transit"
+)
+
+// transitKeyPurpose is what Python derives the transit key from. It always
+// uses the default appid, even with --appid (Python issue #339).
+const transitKeyPurpose = defaultAppID + "/transit-key"
+
+// fileSource is what `wh send PATH` sends: a file, or a zip of a directory.
+type fileSource struct {
+	offer *transfer.Offer
+	f     *os.File
+	size  int64
+	temp  bool // f is a temporary zip to delete
+}
+
+func (fsrc *fileSource) Close() {
+	name := fsrc.f.Name()
+	fsrc.f.Close()
+	if fsrc.temp {
+		os.Remove(name)
+	}
+}
+
+// buildFileOffer opens path and describes it, like Python's _build_offer.
+func buildFileOffer(e *env, path string, ignoreUnsendable bool) (*fileSource, error) {
+	basename := filepath.Base(filepath.Clean(path))
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return nil, &transferError{fmt.Sprintf("Cannot send: no file/directory named '%s'", path)}
+	}
+	st, err := os.Stat(real)
+	if err != nil {
+		return nil, &transferError{fmt.Sprintf("Cannot send: no file/directory named '%s'", path)}
+	}
+	switch {
+	case st.Mode().IsRegular():
+		f, err := os.Open(real)
+		if err != nil {
+			return nil, &unsendableError{fmt.Sprintf("%s: %v", basename, errors.Unwrap(err))}
+		}
+		fmt.Fprintf(e.stderr, "Sending %s file named '%s'\n", naturalSize(st.Size()), basename)
+		return &fileSource{
+			offer: &transfer.Offer{File: &transfer.FileOffer{Filename: basename, Filesize: st.Size()}},
+			f:     f, size: st.Size(),
+		}, nil
+	case st.IsDir():
+		fmt.Fprintln(e.stderr, "Building zipfile..")
+		return zipDirectory(e, real, basename, ignoreUnsendable)
+	case st.Mode()&fs.ModeDevice != 0 && st.Mode()&fs.ModeCharDevice == 0:
+		f, err := os.Open(real)
+		if err != nil {
+			return nil, &unsendableError{fmt.Sprintf("%s: %v", basename, errors.Unwrap(err))}
+		}
+		size, err := f.Seek(0, io.SeekEnd)
+		if err == nil {
+			_, err = f.Seek(0, io.SeekStart)
+		}
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		fmt.Fprintf(e.stderr, "Sending %s block device named '%s'\n", naturalSize(size), basename)
+		return &fileSource{
+			offer: &transfer.Offer{File: &transfer.FileOffer{Filename: basename, Filesize: size}},
+			f:     f, size: size,
+		}, nil
+	}
+	return nil, &usageErr{fmt.Sprintf("'%s' is neither file nor directory", path)}
+}
+
+// unsendableError is Python's UnsendableFileError.
+type unsendableError struct{ msg string }
+
+func (e *unsendableError) Error() string { return e.msg }
+
+// zipDirectory zips dir (deflated) into a temporary file.
+func zipDirectory(e *env, dir, basename string, ignoreUnsendable bool) (*fileSource, error) {
+	tmp, err := os.CreateTemp("", "wh-send-*.zip")
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*fileSource, error) {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return nil, err
+	}
+	zw := zip.NewWriter(tmp)
+	var numFiles, numBytes int64
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, walkErr error) error {
+		if walkErr != nil {
+			if ignoreUnsendable && p != dir {
+				fmt.Fprintf(e.stderr, "%s: %v (ignoring error)\n", d.Name(), walkErr)
+				return nil
+			}
+			return &unsendableError{fmt.Sprintf("%s: %v", p, walkErr)}
+		}
+		if d.IsDir() {
+			return nil
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		n, err := addZipFile(zw, p, filepath.ToSlash(rel))
+		if err != nil {
+			msg := fmt.Sprintf("%s: %v", d.Name(), unwrapPath(err))
+			if ignoreUnsendable {
+				fmt.Fprintf(e.stderr, "%s (ignoring error)\n", msg)
+				return nil
+			}
+			return &unsendableError{msg}
+		}
+		numFiles++
+		numBytes += n
+		return nil
+	})
+	if err != nil {
+		return fail(err)
+	}
+	if err := zw.Close(); err != nil {
+		return fail(err)
+	}
+	size, err := tmp.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return fail(err)
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return fail(err)
+	}
+	fmt.Fprintf(e.stderr, "Sending directory (%s compressed) named '%s'\n", naturalSize(size), basename)
+	return &fileSource{
+		offer: &transfer.Offer{Directory: &transfer.DirectoryOffer{
+			Mode: transfer.DirectoryMode, Dirname: basename, Zipsize: size, Numbytes: numBytes, Numfiles: numFiles,
+		}},
+		f: tmp, size: size, temp: true,
+	}, nil
+}
+
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// addZipFile adds one file (only regular files and symlinks to them) and
+// returns its size.
+func addZipFile(zw *zip.Writer, path, name string) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	if !st.Mode().IsRegular() {
+		return 0, fmt.Errorf("not a regular file")
+	}
+	h, err := zip.FileInfoHeader(st)
+	if err != nil {
+		return 0, err
+	}
+	h.Name = name
+	h.Method = zip.Deflate
+	w, err := zw.CreateHeader(h)
+	if err != nil {
+		return 0, err
+	}
+	return io.Copy(w, f)
+}
+
+// transitFor builds the Transit for one side.
+func transitFor(s *session, c commonOptions, sender bool) (*transit.Transit, error) {
+	key, err := s.w.DeriveKey(transitKeyPurpose, transit.KeySize)
+	if err != nil {
+		return nil, err
+	}
+	relay, err := hints.ParseRelayLocation(s.g.transitHelper)
+	if err != nil {
+		return nil, &usageErr{fmt.Sprintf("bad --transit-helper %q: %v", s.g.transitHelper, err)}
+	}
+	return transit.New(transit.Options{
+		IsSender:   sender,
+		Key:        key,
+		RelayHints: []hints.Hint{relay},
+		NoListen:   c.noListen || !c.listen,
+	})
+}
+
+// transitMessage is our {"transit": …} for t.
+func transitMessage(ctx context.Context, t *transit.Transit) (*transfer.Transit, error) {
+	local, err := t.LocalHints(ctx)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := hints.MarshalHints(local)
+	if err != nil {
+		return nil, err
+	}
+	var tm transfer.Transit
+	b := fmt.Sprintf(`{"abilities-v1": %s, "hints-v1": %s}`, transit.Abilities(), raw)
+	if err := json.Unmarshal([]byte(b), &tm); err != nil {
+		return nil, err
+	}
+	return &tm, nil
+}
+
+// peerHints converts the peer's transit hints for the transit package.
+func peerHints(tm *transfer.Transit) []hints.Hint {
+	var out []hints.Hint
+	for _, h := range tm.Hints { // one by one: a hint the transit package refuses is skipped
+		b, err := json.Marshal([]transfer.Hint{h})
+		if err != nil {
+			continue
+		}
+		if hs, err := hints.ParseHints(b); err == nil {
+			out = append(out, hs...)
+		}
+	}
+	return out
+}
+
+// sendFile runs the sender's side of a file or directory transfer after
+// the verifier was checked.
+func sendFile(ctx context.Context, s *session, c commonOptions, src *fileSource) error {
+	e := s.e
+	t, err := transitFor(s, c, true)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	tm, err := transitMessage(ctx, t)
+	if err != nil {
+		return err
+	}
+	if err := transfer.SendTransit(ctx, s.w, tm); err != nil {
+		return err
+	}
+	if err := transfer.SendOffer(ctx, s.w, src.offer); err != nil {
+		return err
+	}
+	ans, err := transfer.AwaitAnswer(ctx, s.w, func(peer *transfer.Transit) error {
+		t.AddPeerHints(peerHints(peer))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if ans.FileAck != "ok" {
+		return &transferError{fmt.Sprintf("ambiguous response from remote, transfer abandoned: message_ack=%q file_ack=%q", ans.MessageAck, ans.FileAck)}
+	}
+	conn, err := t.Connect(ctx)
+	if err != nil {
+		return &transferError{fmt.Sprintf("could not connect to the peer: %v", err)}
+	}
+	defer conn.Close()
+	stopOnCancel := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stopOnCancel()
+	s.mark("transit connected")
+	fmt.Fprintf(e.stderr, "Sending (%s)..\n", conn.Candidate())
+	h := sha256.New()
+	p := newProgress(e.stderr, src.size, c.hideProgress)
+	if src.size > 0 {
+		n, err := io.Copy(conn, io.TeeReader(io.TeeReader(src.f, h), p))
+		p.finish()
+		if err != nil {
+			return &transferError{fmt.Sprintf("sending failed after %d bytes: %v", n, err)}
+		}
+	}
+	fmt.Fprintln(e.stderr, "File sent.. waiting for confirmation")
+	rec, err := conn.ReceiveRecord()
+	if err != nil {
+		return &transferError{fmt.Sprintf("no confirmation from the receiver: %v", err)}
+	}
+	var ack transfer.TransitAck
+	if err := json.Unmarshal(rec, &ack); err != nil || ack.Ack != "ok" {
+		return &transferError{fmt.Sprintf("Transfer failed (remote says: %s)", rec)}
+	}
+	if ack.SHA256 != "" && !strings.EqualFold(ack.SHA256, hex.EncodeToString(h.Sum(nil))) {
+		return &transferError{"Transfer failed (bad remote hash)"}
+	}
+	fmt.Fprintln(e.stderr, "Confirmation received. Transfer complete.")
+	return nil
+}
+
+// receiveOptions are receive's file options.
+type receiveOptions struct {
+	commonOptions
+	acceptFile bool
+	outputFile string
+	onlyText   bool
+}
+
+// respondError is an error the receiver reports to the sender.
+type respondError struct{ response string }
+
+func (r *respondError) Error() string { return r.response }
+
+// receiveFile runs the receiver's side for a file or directory offer.
+func receiveFile(ctx context.Context, s *session, o receiveOptions, offer *transfer.Offer, t *transit.Transit) error {
+	e := s.e
+	var (
+		name     string
+		xfersize int64
+		need     int64
+		dir      = offer.Directory != nil
+	)
+	if dir {
+		d := offer.Directory
+		if !strings.HasPrefix(d.Mode, "zipfile") {
+			fmt.Fprintf(e.stderr, "Error: unknown directory-transfer mode '%s'\n", d.Mode)
+			return &respondError{transfer.ErrTextUnknownMode}
+		}
+		name, xfersize, need = d.Dirname, d.Zipsize, d.Numbytes
+	} else {
+		name, xfersize, need = offer.File.Filename, offer.File.Filesize, offer.File.Filesize
+	}
+	dest, err := decideDest(e, name, o)
+	if err != nil {
+		return err
+	}
+	if free, ok := freeSpace(filepath.Dir(dest)); ok && free < uint64(need) {
+		what := "file"
+		if dir {
+			what = "directory"
+		}
+		fmt.Fprintf(e.stderr, "Error: insufficient free space (%dB) for %s (%dB)\n", free, what, need)
+		return &respondError{transfer.ErrTextRejected}
+	}
+	if dir {
+		fmt.Fprintf(e.stderr, "Receiving directory (%s) into: %s/\n", naturalSize(xfersize), filepath.Base(dest))
+		fmt.Fprintf(e.stderr, "%d files, %s (uncompressed)\n", offer.Directory.Numfiles, naturalSize(offer.Directory.Numbytes))
+	} else {
+		fmt.Fprintf(e.stderr, "Receiving file (%s) into: %s\n", naturalSize(xfersize), filepath.Base(dest))
+	}
+	if !o.acceptFile {
+		fmt.Fprint(e.stdout, "ok? (Y/n): ")
+		ans, err := e.readLine()
+		if err != nil {
+			fmt.Fprintln(e.stdout)
+			ans = "n" // stdin closed: no permission
+		}
+		if a := strings.ToLower(strings.TrimSpace(ans)); a != "" && !strings.HasPrefix(a, "y") {
+			fmt.Fprintln(e.stderr, "transfer rejected")
+			return &respondError{transfer.ErrTextRejected}
+		}
+	}
+	if t == nil {
+		return &transferError{"the sender offered a " + offer.Kind().String() + " but sent no transit hints"}
+	}
+	if _, err := os.Lstat(dest); err == nil { // only with --output-file
+		if err := os.RemoveAll(dest); err != nil {
+			return err
+		}
+	}
+	var tmp *os.File
+	if dir {
+		tmp, err = os.CreateTemp("", "wh-receive-*.zip")
+	} else {
+		tmp, err = os.OpenFile(dest+".tmp", os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	}
+	if err != nil {
+		return err
+	}
+	keep := false
+	defer func() {
+		tmp.Close()
+		if !keep || dir {
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err := transfer.AcceptFile(ctx, s.w); err != nil {
+		return err
+	}
+	conn, err := t.Connect(ctx)
+	if err != nil {
+		return &transferError{fmt.Sprintf("could not connect to the sender: %v", err)}
+	}
+	defer conn.Close()
+	stopOnCancel := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stopOnCancel()
+	s.mark("transit connected")
+	fmt.Fprintf(e.stderr, "Receiving (%s)..\n", conn.Candidate())
+	h := sha256.New()
+	p := newProgress(e.stderr, xfersize, o.hideProgress)
+	n, err := io.CopyN(io.MultiWriter(tmp, h, p), conn, xfersize)
+	p.finish()
+	if n < xfersize {
+		fmt.Fprintf(e.stderr, "\nConnection dropped before full file received\ngot %d bytes, wanted %d\n", n, xfersize)
+		return &transferError{"Connection dropped before full file received"}
+	}
+	if err != nil {
+		return err
+	}
+	if dir {
+		fmt.Fprintln(e.stderr, "Unpacking zipfile..")
+		if err := unzipInto(tmp, n, dest, offer.Directory.Numbytes); err != nil {
+			return &transferError{fmt.Sprintf("unpacking the directory: %v", err)}
+		}
+		fmt.Fprintf(e.stderr, "Received files written to %s/\n", filepath.Base(dest))
+	} else {
+		if err := tmp.Close(); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp.Name(), dest); err != nil {
+			return err
+		}
+		keep = true
+		fmt.Fprintf(e.stderr, "Received file written to %s\n", filepath.Base(dest))
+	}
+	ack, _ := json.Marshal(transfer.TransitAck{Ack: "ok", SHA256: hexSum(h)})
+	if err := conn.SendRecord(ack); err != nil {
+		return &transferError{fmt.Sprintf("sending the confirmation: %v", err)}
+	}
+	return nil
+}
+
+func hexSum(h hash.Hash) string { return hex.EncodeToString(h.Sum(nil)) }
+
+// decideDest picks the path to create, like Python's _decide_destname: the
+// basename the sender suggested (or --output-file), never overwriting an
+// existing file unless --output-file names it.
+func decideDest(e *env, suggested string, o receiveOptions) (string, error) {
+	name, err := transfer.SafeName(suggested)
+	if err != nil {
+		if o.outputFile == "" {
+			fmt.Fprintf(e.stderr, "Error: the sender suggested an unusable name %q\n", suggested)
+			return "", &respondError{transfer.ErrTextRejected}
+		}
+	}
+	if o.outputFile != "" {
+		name = o.outputFile
+	}
+	abs, err := filepath.Abs(name)
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Lstat(abs); err == nil {
+		if o.outputFile == "" {
+			fmt.Fprintf(e.stderr, "Error: refusing to overwrite existing '%s'\n", name)
+			return "", &respondError{transfer.ErrTextRejected}
+		}
+		fmt.Fprintf(e.stderr, "Overwriting '%s'\n", name)
+	}
+	return abs, nil
+}
+
+func freeSpace(dir string) (uint64, bool) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return 0, false
+	}
+	return st.Bavail * uint64(st.Bsize), true
+}
+
+// unzipInto extracts the zip in f (size bytes) into dest, refusing entries
+// that would land outside dest and more than limit bytes in total.
+func unzipInto(f *os.File, size int64, dest string, limit int64) error {
+	zr, err := zip.NewReader(f, size)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dest, 0o755); err != nil {
+		return err
+	}
+	var total int64
+	for _, zf := range zr.File {
+		name := filepath.FromSlash(zf.Name)
+		if !filepath.IsLocal(name) {
+			return fmt.Errorf("malicious zipfile, %s outside of %s", zf.Name, dest)
+		}
+		out := filepath.Join(dest, name)
+		if strings.HasSuffix(zf.Name, "/") || zf.FileInfo().IsDir() {
+			if err := os.MkdirAll(out, 0o755); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+			return err
+		}
+		perm := zf.Mode().Perm()
+		if perm == 0 {
+			perm = 0o644
+		}
+		rc, err := zf.Open()
+		if err != nil {
+			return err
+		}
+		w, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm|0o200)
+		if err != nil {
+			rc.Close()
+			return err
+		}
+		n, err := io.Copy(w, io.LimitReader(rc, limit-total+1))
+		rc.Close()
+		if cerr := w.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+		total += n
+		if total > limit {
+			return fmt.Errorf("the zip holds more than the %d bytes offered", limit)
+		}
+		if err := os.Chmod(out, perm); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// progress is a minimal progress display on stderr (Python uses tqdm).
+type progress struct {
+	w           io.Writer
+	total, done int64
+	lastPct     int
+	hide        bool
+}
+
+func newProgress(w io.Writer, total int64, hide bool) *progress {
+	return &progress{w: w, total: total, lastPct: -1, hide: hide || total <= 0}
+}
+
+func (p *progress) Write(b []byte) (int, error) {
+	p.done += int64(len(b))
+	if !p.hide {
+		pct := int(p.done * 100 / p.total)
+		if pct != p.lastPct {
+			p.lastPct = pct
+			fmt.Fprintf(p.w, "\r%3d%% %s/%s", pct, naturalSize(p.done), naturalSize(p.total))
+		}
+	}
+	return len(b), nil
+}
+
+func (p *progress) finish() {
+	if !p.hide && p.lastPct >= 0 {
+		fmt.Fprintln(p.w)
+	}
+}
