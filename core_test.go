@@ -685,3 +685,5 @@ func TestCloseInterrupted(t *testing.T) {
 		t.Fatal(w.State())
 	}
 }
+
+func waitTimeout() <-chan time.Time { return time.After(10 * time.Second) }
