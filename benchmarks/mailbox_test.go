@@ -66,4 +66,3 @@ func BenchmarkMailboxPairing(b *testing.B) {
 		}
 	}
 }
-

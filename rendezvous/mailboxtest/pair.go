@@ -161,5 +161,3 @@ func (c *client) await(ctx context.Context, typ string) (map[string]any, error) 
 	}
 	return nil, fmt.Errorf("mailboxtest: no %s in 1000 messages", typ)
 }
-
-
