@@ -242,6 +242,7 @@ func (s *Server) Serve(l net.Listener) error {
 		}
 		c := s.newConn(nc, func() { nc.Close() }, false)
 		if c == nil {
+			nc.Close()
 			continue
 		}
 		go c.run(nil)
@@ -259,19 +260,17 @@ func (s *Server) isClosed() bool {
 	return s.closed
 }
 
-// newConn registers a connection, or closes it and returns nil when the
-// server is closed or full. The caller must run c.run.
+// newConn registers a connection, or returns nil when the server is
+// closed or full (the caller then closes it). The caller must run c.run.
 func (s *Server) newConn(nc net.Conn, kill func(), ws bool) *conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		kill()
 		return nil
 	}
 	s.accepted++
 	if s.o.MaxConns > 0 && len(s.conns) >= s.o.MaxConns {
 		s.moods[MoodRejected]++
-		kill()
 		s.log.Debug("relay: connection limit reached", "remote", nc.RemoteAddr().String())
 		return nil
 	}
@@ -280,6 +279,10 @@ func (s *Server) newConn(nc net.Conn, kill func(), ws bool) *conn {
 	s.wg.Add(1)
 	return c
 }
+
+// WebSocketHandler returns the server as an http.Handler for the WebSocket
+// flavour (the same as using the Server itself).
+func (s *Server) WebSocketHandler() http.Handler { return s }
 
 // ServeHTTP accepts a WebSocket connection for the WebSocket flavour of the
 // relay protocol. Mount it on any path, e.g. http.Handle("/", srv).
@@ -313,6 +316,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c := s.newConn(wsAddrConn{nc, r.RemoteAddr}, kill, true)
 	if c == nil {
+		wc.Close(websocket.StatusTryAgainLater, "relay busy")
 		return
 	}
 	// The handshake is the first message, read whole.

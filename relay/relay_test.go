@@ -505,3 +505,24 @@ func TestCloseEndsEverything(t *testing.T) {
 		t.Fatalf("Serve after Close: %v", err)
 	}
 }
+
+func TestWebSocketConnectionLimit(t *testing.T) {
+	r := relaytest.StartWith(t, relay.Options{MaxConns: 1})
+	url := r.StartWebSocket(t)
+	a := dial(t, r.Addr())
+	send(t, a, line(token, "aaaaaaaaaaaaaaaa"))
+	waitStats(t, r, func(s relay.Stats) bool { return s.Waiting == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	if _, _, err := ws.Read(ctx); websocket.CloseStatus(err) != websocket.StatusTryAgainLater {
+		t.Fatalf("over-limit websocket: %v", err)
+	}
+	if st := r.Stats(); st.Moods[relay.MoodRejected] != 1 {
+		t.Fatalf("moods %v", st.Moods)
+	}
+}
