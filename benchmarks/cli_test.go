@@ -18,9 +18,7 @@ import (
 func buildWH(b *testing.B) string {
 	b.Helper()
 	bin := filepath.Join(b.TempDir(), "wh")
-	// The tags select the real mailbox client while the root package still
-	// has its temporary build-tagged shims; they are harmless afterwards.
-	out, err := exec.Command("go", "build", "-tags", "rendezvousclient,wordlist", "-o", bin, "github.com/wormhole-go/wormhole/cmd/wh").CombinedOutput()
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/wormhole-go/wormhole/cmd/wh").CombinedOutput()
 	if err != nil {
 		b.Fatalf("go build cmd/wh: %v\n%s", err, out)
 	}

@@ -1,5 +1,3 @@
-//go:build rendezvousclient
-
 package main
 
 import (

@@ -3,6 +3,8 @@
 //
 //	wh send --text "hello"        # prints a code like 7-opulent-preclude
 //	wh receive 7-opulent-preclude # prints "hello"
+//	wh send report.pdf            # files and directories too
+//	wh serve                      # a mailbox server and transit relay
 //
 // Run `wh --help` or `wh help COMMAND` for details. Exit codes:
 //
@@ -78,6 +80,9 @@ func commands() []command {
 	cmds := []command{
 		{name: "send", aliases: []string{"tx"}, summary: "Send a text message, file, or directory", run: runSend},
 		{name: "receive", aliases: []string{"rx", "recv", "recieve"}, summary: "Receive a text message, file, or directory (from 'wormhole send')", run: runReceive},
+		{name: "serve", summary: "Run a mailbox server and a transit relay (testing, private use)", run: func(ctx context.Context, e *env, _ globals, args []string) int {
+			return runServe(ctx, args, e.stdout, e.stderr)
+		}},
 		{name: "help", summary: "Show help for wh or for one command", run: nil}, // handled by dispatch
 	}
 	sort.SliceStable(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })

@@ -1,4 +1,4 @@
-//go:build linux && rendezvousclient
+//go:build linux
 
 package main
 

@@ -85,6 +85,10 @@ func TestHelpAndVersion(t *testing.T) {
 			t.Errorf("%v: %v", args, r)
 		}
 	}
+	r = runWH(ctx, "", "serve", "--help")
+	if r.code != 0 || !strings.Contains(r.stdout, "Usage: wh serve") {
+		t.Errorf("serve --help: %v", r)
+	}
 	r = runWH(ctx, "", "receive", "--help")
 	if r.code != 0 || !strings.Contains(r.stdout, "<Tab> completes") {
 		t.Errorf("receive --help: %v", r)

@@ -1,9 +1,3 @@
-//go:build rendezvousclient
-
-// TEMPORARY build tag: the root package builds its mailbox client only with
-// -tags rendezvousclient until package rendezvous's client lands; these
-// tests talk to real servers and peers and need it. Remove the tag then.
-
 package main
 
 import (
