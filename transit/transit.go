@@ -39,8 +39,9 @@ type Options struct {
 	// "/transit-key")).
 	Key []byte
 	// RelayHints are our own relays (usually one RelayV1 from
-	// hints.ParseRelayLocation). They are advertised in LocalHints and
-	// dialed together with the peer's relays.
+	// hints.ParseRelayLocation; a bare DirectTCPV1 is taken as a relay at
+	// that address; other types are ignored). They are advertised in
+	// LocalHints and dialed together with the peer's relays.
 	RelayHints []hints.Hint
 	// NoListen: do not listen; advertise no direct hints (Python's
 	// --no-listen).
@@ -99,6 +100,17 @@ func New(o Options) (*Transit, error) {
 	} else if !validSide(o.Side) {
 		return nil, fmt.Errorf("transit: side %q is not 16 lowercase hex characters", o.Side)
 	}
+	// A bare TCP hint given as a relay means "a relay at this address".
+	relays := make([]hints.Hint, 0, len(o.RelayHints))
+	for _, h := range o.RelayHints {
+		switch h := h.(type) {
+		case hints.RelayV1:
+			relays = append(relays, h)
+		case hints.DirectTCPV1, hints.TorTCPV1:
+			relays = append(relays, hints.RelayV1{Hints: []hints.Hint{h}})
+		}
+	}
+	o.RelayHints = relays
 	if o.HandshakeTimeout == 0 {
 		o.HandshakeTimeout = DefaultHandshakeTimeout
 	}
@@ -138,12 +150,7 @@ func (t *Transit) LocalHints(ctx context.Context) ([]hints.Hint, error) {
 		}
 		out = append(out, t.listener.Hints()...)
 	}
-	for _, h := range t.o.RelayHints {
-		if _, ok := h.(hints.RelayV1); ok {
-			out = append(out, h)
-		}
-	}
-	return out, nil
+	return append(out, t.o.RelayHints...), nil
 }
 
 // AddPeerHints adds hints received from the peer (their "hints-v1").

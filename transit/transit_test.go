@@ -284,6 +284,12 @@ func TestOptionsValidation(t *testing.T) {
 		t.Fatalf("hints %v %v", hs, err)
 	}
 	tr.Close()
+	// A bare TCP hint as relay is a relay at that address.
+	tr3, _ := transit.New(transit.Options{Key: testKey(), NoListen: true, RelayHints: []hints.Hint{hints.DirectTCPV1{Hostname: "r", Port: 1}}})
+	if p := tr3.Plan(); len(p) != 1 || !p[0].Relay {
+		t.Fatalf("plan %v", p)
+	}
+	tr3.Close()
 	if _, err := tr.Connect(context.Background()); !errors.Is(err, transit.ErrClosed) {
 		t.Fatal(err)
 	}
