@@ -82,12 +82,14 @@ type Options struct {
 	HandshakeTimeout time.Duration
 	// PairTimeout bounds how long a connection waits for its partner
 	// after a valid handshake (mood lonely). 0 (the default) waits
-	// forever, like the reference, whose MAX_WAIT_TIME is unused. See the
-	// package README in the report: clients time out on their own (Python
-	// after 60 s), and a Dilation peer may legitimately wait for a long
-	// time for a partner that is offline, so a server-side limit would
-	// only break reconnection; resource use is bounded by MaxConns and TCP
-	// keepalive instead.
+	// forever, like the reference, whose MAX_WAIT_TIME is defined but
+	// unused. Why no default limit: clients already give up on their own
+	// (Python after 60 s per connection), a Dilation peer may
+	// legitimately wait a long time for a partner that is offline (its
+	// relay connection is its only way back), and a server-side cut-off
+	// would only break that; resource use by idle waiters is bounded by
+	// MaxConns, HandshakeTimeout (for those that never finish the line)
+	// and TCP keepalive (for dead peers).
 	PairTimeout time.Duration
 	// BufferSize is the copy buffer per direction (default 64 KiB).
 	BufferSize int
