@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 )
 
 // AddrOptions select local addresses.
@@ -186,13 +187,10 @@ func Listen(ctx context.Context, o ListenOptions) (*Listener, error) {
 
 func (l *Listener) acceptLoop(nl net.Listener) {
 	defer l.wg.Done()
+	var backoff time.Duration
 	for {
 		c, err := nl.Accept()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
 			select {
 			case <-l.done:
 				return
@@ -201,8 +199,18 @@ func (l *Listener) acceptLoop(nl net.Listener) {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			continue // transient (EMFILE...): keep going
+			// Transient (EMFILE...): back off, then keep going.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-l.done:
+				t.Stop()
+				return
+			}
+			continue
 		}
+		backoff = 0
 		select {
 		case l.conns <- c:
 		case <-l.done:
