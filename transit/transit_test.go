@@ -296,3 +296,53 @@ func TestOptionsValidation(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// Tor hints are used only with Plan.Tor and a dialer that handles them (a
+// stand-in for a SOCKS proxy here maps the onion name to loopback).
+func TestPluggableTorDialer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	key := testKey()
+	r, _ := transit.New(transit.Options{Key: key, Listen: hints.ListenOptions{LoopbackOnly: true}})
+	defer r.Close()
+	rh, err := r.LocalHints(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := rh[0].(hints.DirectTCPV1).Port
+	onion := []hints.Hint{hints.TorTCPV1{Hostname: "peerpeerpeer.onion", Port: port}}
+	var dialed []string
+	torDial := func(ctx context.Context, c hints.Candidate) (net.Conn, error) {
+		h, ok := c.Hint.(hints.TorTCPV1)
+		if !ok {
+			return nil, errors.New("only tor here")
+		}
+		dialed = append(dialed, h.Hostname)
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", itoa(h.Port)))
+	}
+	// Without Tor the hint is skipped: nothing to try.
+	s0, _ := transit.New(transit.Options{IsSender: true, Key: key, NoListen: true, Dial: torDial})
+	s0.AddPeerHints(onion)
+	if _, err := s0.Connect(ctx); !errors.Is(err, hints.ErrNoCandidates) {
+		t.Fatalf("without tor: %v", err)
+	}
+	s, _ := transit.New(transit.Options{IsSender: true, Key: key, NoListen: true, Dial: torDial, Plan: hints.PlanOptions{Tor: true}})
+	s.AddPeerHints(onion)
+	var wg sync.WaitGroup
+	var rc *transit.Conn
+	var rerr error
+	wg.Add(1)
+	go func() { defer wg.Done(); rc, rerr = r.Connect(ctx) }()
+	sc, err := s.Connect(ctx)
+	wg.Wait()
+	if err != nil || rerr != nil {
+		t.Fatalf("sender %v receiver %v", err, rerr)
+	}
+	defer sc.Close()
+	defer rc.Close()
+	if _, ok := sc.Candidate().Hint.(hints.TorTCPV1); !ok || len(dialed) != 1 {
+		t.Fatalf("candidate %v dialed %v", sc.Candidate(), dialed)
+	}
+	exchange(t, sc, rc)
+}
