@@ -1,0 +1,337 @@
+package dilate
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+)
+
+var (
+	errPingTimeout      = errors.New("dilate: no PONG within the ping interval")
+	errSubchannelClosed = fmt.Errorf("dilate: subchannel closed: %w", net.ErrClosed)
+	errDilationClosed   = fmt.Errorf("dilate: dilation closed: %w", net.ErrClosed)
+)
+
+// conn is one selected L2/L3 connection: a writer goroutine (control records
+// first, then L4 records from the outbound queue), a reader goroutine and,
+// on the Leader, a pinger.
+type conn struct {
+	d      *Dilation
+	nc     net.Conn
+	br     *bufio.Reader
+	seal   sealer
+	open   opener
+	gen    int
+	desc   string // how it was made, for status/logs
+	leader bool
+
+	mu        sync.Mutex
+	ctrl      [][]byte // encoded ACK/PING/PONG/KCM records to send
+	kickCh    chan struct{}
+	done      chan struct{}
+	err       error
+	failOnce  sync.Once
+	awaitPong bool
+}
+
+func (c *conn) kick() {
+	select {
+	case c.kickCh <- struct{}{}:
+	default:
+	}
+}
+
+// queueCtrl queues an unsequenced record. ACKs pile up only while the writer
+// is blocked; past a bound only the newest (cumulative) ACK is kept.
+func (c *conn) queueCtrl(r record) {
+	b := appendRecord(make([]byte, 0, 9), r)
+	c.mu.Lock()
+	if r.tag == tagAck && len(c.ctrl) >= 256 {
+		kept := c.ctrl[:0]
+		for _, x := range c.ctrl {
+			if x[0] != tagAck {
+				kept = append(kept, x)
+			}
+		}
+		c.ctrl = kept
+	}
+	c.ctrl = append(c.ctrl, b)
+	c.mu.Unlock()
+	c.kick()
+}
+
+// fail closes the connection once and reports it lost to the manager.
+// The manager goroutine itself uses shutdown instead.
+func (c *conn) fail(err error) {
+	if c.shutdown(err) {
+		c.d.post(evConnLost{c: c, err: err})
+	}
+}
+
+// shutdown closes the connection; true for the first call.
+func (c *conn) shutdown(err error) bool {
+	first := false
+	c.failOnce.Do(func() {
+		first = true
+		c.mu.Lock()
+		c.err = err
+		c.mu.Unlock()
+		close(c.done)
+		c.nc.Close()
+		c.d.out.detach(c)
+	})
+	return first
+}
+
+// start attaches c to L4 and starts its goroutines.
+func (c *conn) start(kcm bool) {
+	if kcm {
+		c.queueCtrl(record{tag: tagKCM})
+	}
+	cursor := c.d.out.attach(c)
+	c.d.wg.Add(2)
+	go c.writeLoop(cursor)
+	go c.readLoop()
+	if c.leader && c.d.opts.PingInterval > 0 {
+		c.d.wg.Add(1)
+		go c.pingLoop()
+	}
+}
+
+func (c *conn) writeLoop(cursor uint32) {
+	defer c.d.wg.Done()
+	bw := bufio.NewWriterSize(c.nc, 128<<10)
+	var (
+		frame []byte
+		recs  [][]byte
+	)
+	write := func(pt []byte) error {
+		var err error
+		frame, err = c.seal.appendSealed(frame[:0], pt)
+		if err != nil {
+			return err
+		}
+		_, err = bw.Write(frame)
+		return err
+	}
+	for {
+		c.mu.Lock()
+		ctrl := c.ctrl
+		c.ctrl = nil
+		c.mu.Unlock()
+		for _, r := range ctrl {
+			if err := write(r); err != nil {
+				c.fail(err)
+				return
+			}
+		}
+		recs, cursor = c.d.out.next(recs[:0], cursor, 256<<10)
+		for i, r := range recs {
+			if err := write(r); err != nil {
+				c.fail(err)
+				return
+			}
+			recs[i] = nil
+		}
+		if len(ctrl) > 0 || len(recs) > 0 {
+			continue
+		}
+		if err := bw.Flush(); err != nil {
+			c.fail(err)
+			return
+		}
+		select {
+		case <-c.kickCh:
+		case <-c.done:
+			return
+		}
+	}
+}
+
+func (c *conn) readLoop() {
+	defer c.d.wg.Done()
+	var buf []byte
+	for {
+		frame, err := readFrame(c.br, buf, c.d.opts.MaxFrame)
+		if err != nil {
+			c.fail(err)
+			return
+		}
+		if cap(frame) <= 1<<20 {
+			buf = frame
+		}
+		pt, err := c.open.open(frame)
+		if err != nil {
+			c.fail(err)
+			return
+		}
+		r, err := parseRecord(pt)
+		if err != nil {
+			c.fail(err)
+			return
+		}
+		switch r.tag {
+		case tagKCM:
+			c.d.log.Debug("dilate: unexpected KCM after selection", "gen", c.gen)
+		case tagPing:
+			c.queueCtrl(record{tag: tagPong, pingID: r.pingID})
+		case tagPong:
+			c.mu.Lock()
+			c.awaitPong = false
+			c.mu.Unlock()
+		case tagAck:
+			c.d.out.ack(r.seq)
+		default: // OPEN, DATA, CLOSE
+			if !c.d.in.handle(r) {
+				c.fail(errDilationClosed)
+				return
+			}
+			c.queueCtrl(record{tag: tagAck, seq: r.seq})
+		}
+		select {
+		case <-c.done:
+			return
+		default:
+		}
+	}
+}
+
+func (c *conn) pingLoop() {
+	defer c.d.wg.Done()
+	t := time.NewTicker(c.d.opts.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-t.C:
+		}
+		c.mu.Lock()
+		late := c.awaitPong
+		c.awaitPong = true
+		c.mu.Unlock()
+		if late {
+			c.d.log.Info("dilate: PONG overdue, dropping connection", "gen", c.gen)
+			c.fail(errPingTimeout)
+			return
+		}
+		var id [4]byte
+		_, _ = rand.Read(id[:])
+		c.queueCtrl(record{tag: tagPing, pingID: binary.BigEndian.Uint32(id[:])})
+	}
+}
+
+// hsParams describes one connection attempt.
+type hsParams struct {
+	dk      []byte
+	leader  bool
+	side    string
+	relay   bool
+	timeout time.Duration
+}
+
+// hsResult is a connection that finished the handshake and saw the peer's
+// KCM (Leader: the Follower's; Follower: the Leader's, i.e. selection).
+type hsResult struct {
+	nc   net.Conn
+	br   *bufio.Reader
+	seal sealer
+	open opener
+}
+
+// handshake runs the relay exchange (optional), the prologues, the Noise
+// NNpsk0 handshake and the KCM exchange on nc. The Follower sends its KCM
+// right after message 2; the Leader's KCM is sent later by whoever selects
+// the connection.
+func handshake(ctx context.Context, nc net.Conn, p hsParams) (*hsResult, error) {
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if p.timeout > 0 {
+		nc.SetDeadline(time.Now().Add(p.timeout))
+	}
+	br := bufio.NewReaderSize(nc, 64<<10)
+	if p.relay {
+		if _, err := nc.Write(relayLine(p.dk, p.side)); err != nil {
+			return nil, err
+		}
+		if err := expectExact(br, "ok\n", "relay response"); err != nil {
+			return nil, err
+		}
+	}
+	own, peer := prologueFollower, prologueLeader
+	if p.leader {
+		own, peer = prologueLeader, prologueFollower
+	}
+	if _, err := nc.Write([]byte(own)); err != nil {
+		return nil, err
+	}
+	if err := expectExact(br, peer, "peer prologue"); err != nil {
+		return nil, err
+	}
+	hs, err := newNoise(p.dk, p.leader)
+	if err != nil {
+		return nil, err
+	}
+	res := &hsResult{nc: nc, br: br}
+	if p.leader {
+		msg1, _, _, err := hs.WriteMessage(nil, nil)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := nc.Write(appendFrame(nil, msg1)); err != nil {
+			return nil, err
+		}
+		msg2, err := readFrame(br, nil, 1024)
+		if err != nil {
+			return nil, err
+		}
+		if _, cs1, cs2, err := hs.ReadMessage(nil, msg2); err != nil || cs1 == nil {
+			return nil, fmt.Errorf("%w: noise message 2: %v", ErrBadHandshake, err)
+		} else {
+			res.seal, res.open = sealer{cs1}, opener{cs: cs2}
+		}
+	} else {
+		msg1, err := readFrame(br, nil, 1024)
+		if err != nil {
+			return nil, err
+		}
+		if _, _, _, err := hs.ReadMessage(nil, msg1); err != nil {
+			return nil, fmt.Errorf("%w: noise message 1: %v", ErrBadHandshake, err)
+		}
+		msg2, cs1, cs2, err := hs.WriteMessage(nil, nil)
+		if err != nil || cs1 == nil {
+			return nil, fmt.Errorf("%w: noise message 2: %v", ErrBadHandshake, err)
+		}
+		res.seal, res.open = sealer{cs2}, opener{cs: cs1}
+		out := appendFrame(nil, msg2)
+		if out, err = res.seal.appendSealed(out, []byte{tagKCM}); err != nil {
+			return nil, err
+		}
+		if _, err := nc.Write(out); err != nil {
+			return nil, err
+		}
+	}
+	// Both roles now wait for the peer's KCM.
+	f, err := readFrame(br, nil, 1024)
+	if err != nil {
+		return nil, err
+	}
+	pt, err := res.open.open(f)
+	if err != nil {
+		return nil, err
+	}
+	if len(pt) != 1 || pt[0] != tagKCM {
+		return nil, fmt.Errorf("%w: first record is not a KCM", ErrBadHandshake)
+	}
+	if !stop() {
+		return nil, context.Cause(ctx)
+	}
+	nc.SetDeadline(time.Time{})
+	return res, nil
+}

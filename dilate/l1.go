@@ -1,0 +1,268 @@
+package dilate
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+)
+
+// Version is the Dilation protocol version this package speaks (Python
+// magic-wormhole >= 0.20: named OPEN, no control channel).
+const Version = "ged"
+
+// Errors of the negotiation layer.
+var (
+	// ErrPeerCannotDilate means the peer's version message shares no
+	// Dilation version with ours (Python: OldPeerCannotDilateError).
+	ErrPeerCannotDilate = errors.New("dilate: peer cannot dilate")
+	// ErrBadL1 is wrapped by every error decoding a mailbox Dilation record.
+	ErrBadL1 = errors.New("dilate: malformed dilation record")
+	// ErrReflection means the peer's Dilation side equals ours.
+	ErrReflection = errors.New("dilate: peer uses our own dilation side (reflection?)")
+)
+
+// Versions is the ordered list we put in "can-dilate".
+func Versions() []string { return []string{Version} }
+
+// Abilities is the "dilation-abilities" list Python advertises (never consumed).
+func Abilities() []map[string]string {
+	return []map[string]string{{"type": "direct-tcp-v1"}, {"type": "relay-v1"}}
+}
+
+// VersionFields returns the keys to merge into the wormhole version message:
+// "can-dilate" and "dilation-abilities".
+func VersionFields() map[string]any {
+	return map[string]any{"can-dilate": Versions(), "dilation-abilities": Abilities()}
+}
+
+// PeerVersions extracts "can-dilate" from a peer's decoded version message
+// (nil when absent or malformed).
+func PeerVersions(versionMsg map[string]any) []string {
+	raw, ok := versionMsg["can-dilate"].([]any)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, v := range raw {
+		if s, ok := v.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// SharedVersion picks the best version both sides support, ranked by our
+// own list (py:_dilation/manager.py _find_shared_versions).
+func SharedVersion(ours, theirs []string) (string, bool) {
+	for _, v := range ours {
+		for _, t := range theirs {
+			if v == t {
+				return v, true
+			}
+		}
+	}
+	return "", false
+}
+
+// Hint types.
+const (
+	HintDirectTCP = "direct-tcp-v1"
+	HintTorTCP    = "tor-tcp-v1"
+	HintRelay     = "relay-v1"
+)
+
+// Hint is a connection hint as carried in "connection-hints" (section 4.1).
+// A relay-v1 hint lists its endpoints in Hints.
+type Hint struct {
+	Type     string  `json:"type"`
+	Priority float64 `json:"priority"`
+	Hostname string  `json:"hostname,omitempty"`
+	Port     int     `json:"port,omitempty"`
+	Hints    []Hint  `json:"hints,omitempty"`
+}
+
+// Addr is "host:port" of a direct or tor hint.
+func (h Hint) Addr() string { return net.JoinHostPort(h.Hostname, strconv.Itoa(h.Port)) }
+
+func (h Hint) String() string {
+	switch h.Type {
+	case HintRelay:
+		var s []string
+		for _, i := range h.Hints {
+			s = append(s, i.String())
+		}
+		return "relay[" + strings.Join(s, ",") + "]"
+	default:
+		return "tcp:" + h.Addr()
+	}
+}
+
+// ParseRelay parses "tcp:host:port" (optionally followed by ":priority=F",
+// as Python's --transit-helper) into a relay-v1 hint.
+func ParseRelay(s string) (Hint, error) {
+	rest, ok := strings.CutPrefix(s, "tcp:")
+	if !ok {
+		return Hint{}, fmt.Errorf("dilate: relay %q: want tcp:host:port", s)
+	}
+	prio := 0.0
+	if i := strings.LastIndex(rest, ":priority="); i >= 0 {
+		p, err := strconv.ParseFloat(rest[i+len(":priority="):], 64)
+		if err != nil {
+			return Hint{}, fmt.Errorf("dilate: relay %q: %w", s, err)
+		}
+		prio, rest = p, rest[:i]
+	}
+	host, port, err := net.SplitHostPort(rest)
+	if err != nil {
+		return Hint{}, fmt.Errorf("dilate: relay %q: %w", s, err)
+	}
+	pn, err := strconv.Atoi(port)
+	if err != nil || pn <= 0 || pn > 65535 {
+		return Hint{}, fmt.Errorf("dilate: relay %q: bad port", s)
+	}
+	return Hint{Type: HintRelay, Hints: []Hint{{Type: HintDirectTCP, Priority: prio, Hostname: host, Port: pn}}}, nil
+}
+
+// l1 record types.
+const (
+	l1Please       = "please"
+	l1Hints        = "connection-hints"
+	l1Reconnect    = "reconnect"
+	l1Reconnecting = "reconnecting"
+)
+
+// l1Record is one Dilation record sent through the mailbox (phase dilate-N).
+type l1Record struct {
+	Type       string
+	Side       string // please
+	UseVersion string // please (may be empty)
+	Hints      []Hint // connection-hints (only usable ones kept)
+}
+
+// marshalL1 encodes a record with Python's key order.
+func marshalL1(r l1Record) []byte {
+	var b []byte
+	switch r.Type {
+	case l1Please:
+		type please struct {
+			Type       string `json:"type"`
+			Side       string `json:"side"`
+			UseVersion string `json:"use-version,omitempty"`
+		}
+		b, _ = json.Marshal(please{r.Type, r.Side, r.UseVersion})
+	case l1Hints:
+		type hints struct {
+			Type  string `json:"type"`
+			Hints []Hint `json:"hints"`
+		}
+		h := r.Hints
+		if h == nil {
+			h = []Hint{}
+		}
+		b, _ = json.Marshal(hints{r.Type, h})
+	default:
+		b, _ = json.Marshal(map[string]string{"type": r.Type})
+	}
+	return b
+}
+
+const maxL1 = 1 << 20
+
+// parseL1 decodes a mailbox Dilation record. Unknown types are returned
+// with only Type set (the caller ignores them, as Python does).
+func parseL1(b []byte) (l1Record, error) {
+	if len(b) > maxL1 {
+		return l1Record{}, fmt.Errorf("%w: %d bytes", ErrBadL1, len(b))
+	}
+	var raw struct {
+		Type       *string           `json:"type"`
+		Side       *string           `json:"side"`
+		UseVersion *string           `json:"use-version"`
+		Hints      []json.RawMessage `json:"hints"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return l1Record{}, fmt.Errorf("%w: %w", ErrBadL1, err)
+	}
+	if raw.Type == nil {
+		return l1Record{}, fmt.Errorf("%w: no type", ErrBadL1)
+	}
+	r := l1Record{Type: *raw.Type}
+	switch r.Type {
+	case l1Please:
+		if raw.Side == nil || !validSide(*raw.Side) {
+			return l1Record{}, fmt.Errorf("%w: please without a valid side", ErrBadL1)
+		}
+		r.Side = *raw.Side
+		if raw.UseVersion != nil {
+			r.UseVersion = *raw.UseVersion
+		}
+	case l1Hints:
+		for _, h := range raw.Hints {
+			if hint, ok := parseHint(h); ok {
+				r.Hints = append(r.Hints, hint)
+			}
+		}
+	}
+	return r, nil
+}
+
+// validSide accepts what the relay accepts for a side: 1..64 word characters
+// (Python sends 16 hex digits).
+func validSide(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// parseHint decodes one hint dict the way py:_hints.py does: unknown types
+// and malformed entries are skipped (ok=false), priority defaults to 0.
+func parseHint(b json.RawMessage) (Hint, bool) {
+	var raw struct {
+		Type     string            `json:"type"`
+		Priority *float64          `json:"priority"`
+		Hostname *string           `json:"hostname"`
+		Port     json.Number       `json:"port"`
+		Hints    []json.RawMessage `json:"hints"`
+	}
+	d := json.NewDecoder(strings.NewReader(string(b)))
+	d.UseNumber()
+	if err := d.Decode(&raw); err != nil {
+		return Hint{}, false
+	}
+	h := Hint{Type: raw.Type}
+	if raw.Priority != nil {
+		h.Priority = *raw.Priority
+	}
+	switch raw.Type {
+	case HintDirectTCP, HintTorTCP:
+		if raw.Hostname == nil || *raw.Hostname == "" {
+			return Hint{}, false
+		}
+		p, err := strconv.Atoi(raw.Port.String())
+		if err != nil || p <= 0 || p > 65535 {
+			return Hint{}, false
+		}
+		h.Hostname, h.Port = *raw.Hostname, p
+	case HintRelay:
+		for _, i := range raw.Hints {
+			if ih, ok := parseHint(i); ok && ih.Type == HintDirectTCP {
+				h.Hints = append(h.Hints, ih)
+			}
+		}
+		if len(h.Hints) == 0 {
+			return Hint{}, false
+		}
+	default:
+		return Hint{}, false
+	}
+	return h, true
+}
