@@ -482,7 +482,7 @@ func (c *Client) sendLocked(m interface{ MsgType() string }) {
 		b, err = json.Marshal(m)
 	case AddMsg:
 		m.ID = newID()
-		b, err = json.Marshal(m)
+		b, err = m.MarshalJSON() // valid by construction; skips re-validation
 	case CloseMsg:
 		m.ID = newID()
 		b, err = json.Marshal(m)

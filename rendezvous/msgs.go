@@ -470,11 +470,30 @@ func (f *fields) str(key string, required bool) (string, error) {
 		}
 		return "", nil
 	}
+	if raw, ok := simpleString(v); ok {
+		return string(raw), nil
+	}
 	var s string
 	if err := json.Unmarshal(v, &s); err != nil {
 		return "", f.err(key, ErrBadField, err)
 	}
 	return s, nil
+}
+
+// simpleString returns the contents of a JSON string literal that needs no
+// unescaping (the common case: ids, phases, hex bodies). The outer
+// json.Unmarshal has already validated the literal.
+func simpleString(v json.RawMessage) ([]byte, bool) {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return nil, false
+	}
+	in := v[1 : len(v)-1]
+	for _, c := range in {
+		if c == '\\' || c == '"' || c < 0x20 || c >= 0x80 {
+			return nil, false
+		}
+	}
+	return in, true
 }
 
 // loose reads an id-like field leniently: strings as-is, null/absent as "",
@@ -519,6 +538,13 @@ func (f *fields) int(key string) (int64, error) {
 }
 
 func (f *fields) hexBody(key string) ([]byte, error) {
+	if raw, ok := simpleString(f.m[key]); ok {
+		b := make([]byte, hex.DecodedLen(len(raw)))
+		if _, err := hex.Decode(b, raw); err != nil {
+			return nil, f.err(key, ErrBadField, err)
+		}
+		return b, nil
+	}
 	s, err := f.str(key, true)
 	if err != nil {
 		return nil, err

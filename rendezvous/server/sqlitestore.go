@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sync"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -53,6 +54,9 @@ CREATE TABLE IF NOT EXISTS client_versions (
 // server finds every committed nameplate, mailbox and queued message.
 type SQLiteStore struct {
 	db *sql.DB
+
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt // prepared once, reused by every transaction
 }
 
 // OpenSQLiteStore opens (creating if needed) the database at path.
@@ -97,7 +101,7 @@ func OpenSQLiteStore(path string) (*SQLiteStore, error) {
 			return nil, fmt.Errorf("open sqlite store %s: schema version %d, want %d", path, v, sqliteSchemaVersion)
 		}
 	}
-	return &SQLiteStore{db: db}, nil
+	return &SQLiteStore{db: db, stmts: make(map[string]*sql.Stmt)}, nil
 }
 
 // Update implements Store: fn runs inside one SQLite transaction.
@@ -114,7 +118,7 @@ func (s *SQLiteStore) Update(ctx context.Context, fn func(Tx) error) (err error)
 			_ = tx.Rollback()
 		}
 	}()
-	if err = fn(sqlTx{tx}); err != nil {
+	if err = fn(sqlTx{tx, s}); err != nil {
 		return err
 	}
 	if err = tx.Commit(); err != nil {
@@ -124,20 +128,87 @@ func (s *SQLiteStore) Update(ctx context.Context, fn func(Tx) error) (err error)
 }
 
 // Close implements Store.
-func (s *SQLiteStore) Close() error { return s.db.Close() }
+func (s *SQLiteStore) Close() error {
+	s.mu.Lock()
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	clear(s.stmts)
+	s.mu.Unlock()
+	return s.db.Close()
+}
 
-type sqlTx struct{ tx *sql.Tx }
+type sqlTx struct {
+	tx *sql.Tx
+	s  *SQLiteStore
+}
+
+// stmt returns q prepared, bound to this transaction.
+func (t sqlTx) stmt(q string) (*sql.Stmt, error) {
+	t.s.mu.Lock()
+	st, ok := t.s.stmts[q]
+	if !ok {
+		var err error
+		st, err = t.s.db.Prepare(q)
+		if err != nil {
+			t.s.mu.Unlock()
+			return nil, fmt.Errorf("sqlite store: prepare: %w", err)
+		}
+		t.s.stmts[q] = st
+	}
+	t.s.mu.Unlock()
+	return t.tx.Stmt(st), nil
+}
+
+func (t sqlTx) execResult(q string, args ...any) (sql.Result, error) {
+	st, err := t.stmt(q)
+	if err != nil {
+		return nil, err
+	}
+	r, err := st.Exec(args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite store: %w", err)
+	}
+	return r, nil
+}
 
 func (t sqlTx) exec(q string, args ...any) error {
-	if _, err := t.tx.Exec(q, args...); err != nil {
-		return fmt.Errorf("sqlite store: %w", err)
+	_, err := t.execResult(q, args...)
+	return err
+}
+
+func (t sqlTx) query(q string, args ...any) (*sql.Rows, error) {
+	st, err := t.stmt(q)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	return st.Query(args...)
+}
+
+// row is a QueryRow whose prepare error surfaces at Scan.
+type row struct {
+	r   *sql.Row
+	err error
+}
+
+func (r row) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	return r.r.Scan(dest...)
+}
+
+func (t sqlTx) queryRow(q string, args ...any) row {
+	st, err := t.stmt(q)
+	if err != nil {
+		return row{err: err}
+	}
+	return row{r: st.QueryRow(args...)}
 }
 
 func (t sqlTx) Nameplate(app, name string) (Nameplate, bool, error) {
 	n := Nameplate{App: app, Name: name}
-	err := t.tx.QueryRow("SELECT id, mailbox_id FROM nameplates WHERE app_id=? AND name=?", app, name).Scan(&n.ID, &n.MailboxID)
+	err := t.queryRow("SELECT id, mailbox_id FROM nameplates WHERE app_id=? AND name=?", app, name).Scan(&n.ID, &n.MailboxID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Nameplate{}, false, nil
 	}
@@ -148,7 +219,7 @@ func (t sqlTx) Nameplate(app, name string) (Nameplate, bool, error) {
 }
 
 func (t sqlTx) strings(q string, args ...any) ([]string, error) {
-	rows, err := t.tx.Query(q, args...)
+	rows, err := t.query(q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store: %w", err)
 	}
@@ -169,7 +240,7 @@ func (t sqlTx) NameplateNames(app string) ([]string, error) {
 }
 
 func (t sqlTx) CreateNameplate(app, name, mailboxID string) (int64, error) {
-	r, err := t.tx.Exec("INSERT INTO nameplates (app_id, name, mailbox_id) VALUES (?,?,?)", app, name, mailboxID)
+	r, err := t.execResult("INSERT INTO nameplates (app_id, name, mailbox_id) VALUES (?,?,?)", app, name, mailboxID)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite store: %w", err)
 	}
@@ -181,7 +252,7 @@ func (t sqlTx) CreateNameplate(app, name, mailboxID string) (int64, error) {
 }
 
 func (t sqlTx) NameplatesForMailbox(app, mailboxID string) ([]Nameplate, error) {
-	rows, err := t.tx.Query("SELECT id, name FROM nameplates WHERE app_id=? AND mailbox_id=? ORDER BY id", app, mailboxID)
+	rows, err := t.query("SELECT id, name FROM nameplates WHERE app_id=? AND mailbox_id=? ORDER BY id", app, mailboxID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store: %w", err)
 	}
@@ -198,7 +269,7 @@ func (t sqlTx) NameplatesForMailbox(app, mailboxID string) ([]Nameplate, error) 
 }
 
 func (t sqlTx) NameplateSides(npid int64) ([]NameplateSide, error) {
-	rows, err := t.tx.Query("SELECT side, claimed, added FROM nameplate_sides WHERE nameplates_id=? ORDER BY rowid", npid)
+	rows, err := t.query("SELECT side, claimed, added FROM nameplate_sides WHERE nameplates_id=? ORDER BY rowid", npid)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store: %w", err)
 	}
@@ -231,7 +302,7 @@ func (t sqlTx) DeleteNameplate(npid int64) error {
 
 func (t sqlTx) Mailbox(app, id string) (Mailbox, bool, error) {
 	m := Mailbox{App: app, ID: id}
-	err := t.tx.QueryRow("SELECT updated, for_nameplate FROM mailboxes WHERE app_id=? AND id=?", app, id).Scan(&m.Updated, &m.ForNameplate)
+	err := t.queryRow("SELECT updated, for_nameplate FROM mailboxes WHERE app_id=? AND id=?", app, id).Scan(&m.Updated, &m.ForNameplate)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Mailbox{}, false, nil
 	}
@@ -242,7 +313,7 @@ func (t sqlTx) Mailbox(app, id string) (Mailbox, bool, error) {
 }
 
 func (t sqlTx) Mailboxes(app string) ([]Mailbox, error) {
-	rows, err := t.tx.Query("SELECT id, updated, for_nameplate FROM mailboxes WHERE app_id=? ORDER BY id", app)
+	rows, err := t.query("SELECT id, updated, for_nameplate FROM mailboxes WHERE app_id=? ORDER BY id", app)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store: %w", err)
 	}
@@ -267,7 +338,7 @@ func (t sqlTx) TouchMailbox(id string, when float64) error {
 }
 
 func (t sqlTx) MailboxSides(id string) ([]MailboxSide, error) {
-	rows, err := t.tx.Query("SELECT side, opened, added, mood FROM mailbox_sides WHERE mailbox_id=? ORDER BY rowid", id)
+	rows, err := t.query("SELECT side, opened, added, mood FROM mailbox_sides WHERE mailbox_id=? ORDER BY rowid", id)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store: %w", err)
 	}
@@ -327,7 +398,7 @@ func (t sqlTx) AddMessage(app, mailboxID string, m Message) error {
 }
 
 func (t sqlTx) Messages(app, mailboxID string) ([]Message, error) {
-	rows, err := t.tx.Query("SELECT side, phase, body, server_rx, msg_id FROM messages"+
+	rows, err := t.query("SELECT side, phase, body, server_rx, msg_id FROM messages"+
 		" WHERE app_id=? AND mailbox_id=? ORDER BY server_rx ASC, rowid ASC", app, mailboxID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store: %w", err)
@@ -351,7 +422,7 @@ func (t sqlTx) Messages(app, mailboxID string) ([]Message, error) {
 func (t sqlTx) MessageStats(app, mailboxID string) (int, int64, error) {
 	var n int
 	var b int64
-	err := t.tx.QueryRow("SELECT COUNT(*), COALESCE(SUM(LENGTH(CAST(body AS BLOB))),0) FROM messages WHERE app_id=? AND mailbox_id=?", app, mailboxID).Scan(&n, &b)
+	err := t.queryRow("SELECT COUNT(*), COALESCE(SUM(LENGTH(CAST(body AS BLOB))),0) FROM messages WHERE app_id=? AND mailbox_id=?", app, mailboxID).Scan(&n, &b)
 	if err != nil {
 		return 0, 0, fmt.Errorf("sqlite store: %w", err)
 	}
@@ -385,7 +456,7 @@ func (t sqlTx) SetCurrent(c Current) error {
 
 func (t sqlTx) UsageRecords() ([]Usage, error) {
 	var out []Usage
-	rows, err := t.tx.Query("SELECT 'nameplate', app_id, 0, started, waiting_time, total_time, result, rowid FROM usage_nameplates" +
+	rows, err := t.query("SELECT 'nameplate', app_id, 0, started, waiting_time, total_time, result, rowid FROM usage_nameplates" +
 		" UNION ALL SELECT 'mailbox', app_id, for_nameplate, started, waiting_time, total_time, result, rowid FROM usage_mailboxes")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store: %w", err)
@@ -408,7 +479,7 @@ func (t sqlTx) UsageRecords() ([]Usage, error) {
 }
 
 func (t sqlTx) ClientVersions() ([]ClientVersion, error) {
-	rows, err := t.tx.Query("SELECT app_id, side, connect_time, implementation, version FROM client_versions ORDER BY rowid")
+	rows, err := t.query("SELECT app_id, side, connect_time, implementation, version FROM client_versions ORDER BY rowid")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store: %w", err)
 	}
@@ -433,7 +504,7 @@ func (t sqlTx) ClientVersions() ([]ClientVersion, error) {
 
 func (t sqlTx) Current() (Current, error) {
 	var c Current
-	err := t.tx.QueryRow("SELECT rebooted, updated, blur_time, connections_websocket FROM current").Scan(&c.Rebooted, &c.Updated, &c.BlurTime, &c.Connections)
+	err := t.queryRow("SELECT rebooted, updated, blur_time, connections_websocket FROM current").Scan(&c.Rebooted, &c.Updated, &c.BlurTime, &c.Connections)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Current{}, nil
 	}
