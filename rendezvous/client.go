@@ -132,7 +132,8 @@ const (
 	writeTimeout       = 30 * time.Second
 	politeCloseTimeout = time.Second
 	maxPhases          = 1 << 16 // distinct peer phases remembered before we call it hostile
-	messagesBuffer     = 64
+	maxPhaseBytes      = 1 << 20 // total length of remembered phase names
+	messagesBuffer     = 16
 	defaultPing        = 30 * time.Second
 	defaultReconnMin   = 500 * time.Millisecond
 	defaultReconnMax   = 30 * time.Second
@@ -191,6 +192,7 @@ type Client struct {
 	opened      string // mailbox we subscribed to ("" if not yet)
 	pending     []pendingAdd
 	processed   map[string]bool
+	phaseBytes  int
 	closeState  int
 	closeBox    string
 	closeMood   string
@@ -740,8 +742,9 @@ func (c *Client) dispatch(m any) (*Message, error) {
 		if c.processed[m.Phase] {
 			return nil, nil
 		}
-		if len(c.processed) >= maxPhases {
-			return nil, &ProtocolError{Err: fmt.Errorf("more than %d distinct phases", maxPhases)}
+		c.phaseBytes += len(m.Phase)
+		if len(c.processed) >= maxPhases || c.phaseBytes > maxPhaseBytes {
+			return nil, &ProtocolError{Err: fmt.Errorf("too many distinct phases (%d, %d bytes)", len(c.processed), c.phaseBytes)}
 		}
 		c.processed[m.Phase] = true
 		return &Message{Side: m.Side, Phase: m.Phase, Body: m.Body, ID: m.ID, ServerRX: m.ServerRX}, nil

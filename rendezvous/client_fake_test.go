@@ -340,6 +340,11 @@ func TestHostileServer(t *testing.T) {
 			defer cancel()
 			_ = fc.ws.Write(ctx, websocket.MessageText, []byte(`{"type":"ack","x":"`+strings.Repeat("a", 2<<20)+`"}`))
 		}, func(err error) bool { return errors.Is(err, websocket.ErrMessageTooBig) }},
+		{"phase flood", func(fc *fakeConn) {
+			for i := 0; i < 4; i++ {
+				fc.SendRaw(fmt.Sprintf(`{"type":"message","side":"peer","phase":"%d%s","body":""}`, i, strings.Repeat("p", 300<<10)))
+			}
+		}, func(err error) bool { return strings.Contains(err.Error(), "too many distinct phases") }},
 		{"server error", func(fc *fakeConn) {
 			fc.SendRaw(`{"type":"error","error":"go away","orig":{"type":"bind"}}`)
 		}, func(err error) bool {

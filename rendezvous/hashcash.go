@@ -19,9 +19,10 @@ var (
 	ErrHashcashTooHard = errors.New("rendezvous: hashcash difficulty too high")
 )
 
-// MaxHashcashBits bounds the work MintHashcash will do (2^28 SHA-1 on
-// average, a few seconds to a minute). Servers ask for far less.
-const MaxHashcashBits = 28
+// MaxHashcashBits bounds the work MintHashcash will do (2^24 SHA-1 on
+// average, a few seconds), so a hostile server cannot make a client burn
+// minutes of CPU on every reconnect. The spec's example asks for 6.
+const MaxHashcashBits = 24
 
 // hashcashMaxAge is how far a stamp's date may be from "now" either way.
 const hashcashMaxAge = 48 * time.Hour
