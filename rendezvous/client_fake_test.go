@@ -7,6 +7,7 @@ import (
 	"net"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -579,5 +580,56 @@ func TestCloseUnblocksEverything(t *testing.T) {
 	}
 	if err := waitErr(t, allocErr); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Allocate: %v", err)
+	}
+}
+
+// The client answers the server's WebSocket pings (autobahn keepalive).
+func TestAnswersPings(t *testing.T) {
+	f := newFakeServer(t)
+	c := newFakeClient(t, f, nil)
+	fc := connect(t, f, c)
+	ctx, cancel := fc.ctx()
+	defer cancel()
+	// A reader on the server side processes the pong; it returns once the
+	// client sends a data message.
+	readDone := async(func() error { _, _, err := fc.ws.Read(ctx); return err })
+	for i := 0; i < 3; i++ {
+		if err := fc.ws.Ping(ctx); err != nil {
+			t.Fatalf("ping %d: %v", i, err)
+		}
+	}
+	listErr := async(func() error { _, err := c.List(ctx); return err })
+	if err := waitErr(t, readDone); err != nil {
+		t.Fatal(err)
+	}
+	fc.Send(NameplatesMsg{})
+	if err := waitErr(t, listErr); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A connection whose server stops answering pings is dropped and
+// replaced.
+func TestDeadConnectionDetected(t *testing.T) {
+	f := newFakeServer(t)
+	log := &statusLog{}
+	c := New(Options{URL: f.URL(), AppID: "app", Side: testSide, OnStatus: log.add,
+		PingInterval: 20 * time.Millisecond, ReconnectMin: time.Millisecond, ReconnectMax: time.Millisecond})
+	defer c.Close()
+	connect(t, f, c) // and then never read again: pongs are never processed
+	fc := f.Next()
+	fc.Welcome()
+	expectBind(fc)
+	states := log.states()
+	if !slices.Contains(states, Disconnected) {
+		t.Fatalf("states %v", states)
+	}
+	log.mu.Lock()
+	all := slices.Clone(log.s)
+	log.mu.Unlock()
+	for _, s := range all {
+		if s.State == Disconnected && s.Err == nil {
+			t.Errorf("Disconnected without a reason")
+		}
 	}
 }
