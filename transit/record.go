@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 
 	"golang.org/x/crypto/nacl/secretbox"
@@ -98,27 +99,35 @@ func (c *Conn) SendRecord(p []byte) error {
 }
 
 func (c *Conn) sendLocked(p []byte) error {
-	if uint64(len(p)) > 1<<32-1-nonceSize-secretbox.Overhead {
-		return ErrRecordTooLarge
+	buf, err := c.appendRecord(c.wbuf[:0], p)
+	if err != nil {
+		return err
 	}
-	if c.sendNonce == ^uint64(0) {
-		return errors.New("transit: nonce space exhausted")
-	}
-	n := RecordOverhead + len(p)
-	if cap(c.wbuf) < n {
-		c.wbuf = make([]byte, 0, n)
-	}
-	buf := c.wbuf[:4+nonceSize]
-	binary.BigEndian.PutUint32(buf, uint32(n-4))
-	putNonce(buf[4:], c.sendNonce)
-	var nonce [nonceSize]byte
-	copy(nonce[:], buf[4:])
-	buf = secretbox.Seal(buf, p, &nonce, &c.sendKey)
-	c.sendNonce++
+	c.wbuf = buf[:0]
 	if _, err := c.nc.Write(buf); err != nil {
 		return fmt.Errorf("transit: send record: %w", err)
 	}
 	return nil
+}
+
+// appendRecord appends one framed, encrypted record to buf.
+func (c *Conn) appendRecord(buf, p []byte) ([]byte, error) {
+	if uint64(len(p)) > 1<<32-1-nonceSize-secretbox.Overhead {
+		return nil, ErrRecordTooLarge
+	}
+	if c.sendNonce == ^uint64(0) {
+		return nil, errors.New("transit: nonce space exhausted")
+	}
+	n := RecordOverhead + len(p)
+	buf = slices.Grow(buf, n)
+	start := len(buf)
+	buf = buf[:start+4+nonceSize]
+	binary.BigEndian.PutUint32(buf[start:], uint32(n-4))
+	putNonce(buf[start+4:], c.sendNonce)
+	nonce := [nonceSize]byte(buf[start+4:])
+	buf = secretbox.Seal(buf, p, &nonce, &c.sendKey)
+	c.sendNonce++
+	return buf, nil
 }
 
 // ReceiveRecord reads and decrypts the next record. The returned slice is
@@ -211,19 +220,33 @@ func (c *Conn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// writeBatch bounds how much Write encrypts before one write syscall.
+const writeBatch = 256 << 10
+
 // Write encrypts p as one or more records of at most the record size
-// (io.Writer).
+// (io.Writer). Consecutive records are written with one syscall per
+// writeBatch bytes.
 func (c *Conn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	written := 0
 	for len(p) > 0 {
-		chunk := p[:min(len(p), c.recordSize)]
-		if err := c.sendLocked(chunk); err != nil {
-			return written, err
+		buf := c.wbuf[:0]
+		batched := 0
+		for len(p) > 0 && (batched == 0 || len(buf) < writeBatch) {
+			chunk := p[:min(len(p), c.recordSize)]
+			var err error
+			if buf, err = c.appendRecord(buf, chunk); err != nil {
+				return written, err
+			}
+			batched += len(chunk)
+			p = p[len(chunk):]
 		}
-		written += len(chunk)
-		p = p[len(chunk):]
+		c.wbuf = buf[:0]
+		if _, err := c.nc.Write(buf); err != nil {
+			return written, fmt.Errorf("transit: send record: %w", err)
+		}
+		written += batched
 	}
 	return written, nil
 }
