@@ -467,9 +467,16 @@ func (c *conn) run(readHS func() ([]byte, error)) {
 			}
 		})
 	}
-	bp := s.bufs.Get().(*[]byte)
-	defer s.bufs.Put(bp)
-	buf := *bp
+	// While waiting, a small buffer: any byte then is "impatient", and
+	// thousands of waiters must not pin a copy buffer each. The big one
+	// comes from the pool once data flows.
+	buf := make([]byte, 512)
+	var bp *[]byte
+	defer func() {
+		if bp != nil {
+			s.bufs.Put(bp)
+		}
+	}()
 	for {
 		n, rerr := r.Read(buf)
 		if n > 0 {
@@ -490,6 +497,10 @@ func (c *conn) run(readHS func() ([]byte, error)) {
 			}
 			c.sentA.Add(uint64(n))
 			s.bytes.Add(uint64(n))
+			if bp == nil {
+				bp = s.bufs.Get().(*[]byte)
+				buf = *bp
+			}
 		}
 		if rerr != nil {
 			break
