@@ -107,7 +107,8 @@ type Options struct {
 	// reconnection backoff (defaults 0.5s and 30s).
 	ReconnectMin, ReconnectMax time.Duration
 	// OnStatus, if set, is called (from one goroutine at a time, never with
-	// internal locks held) on every connection state change.
+	// internal locks held) on every connection state change. It must not
+	// block for long or call Close (Close waits for the goroutine calling it).
 	OnStatus func(Status)
 	// HTTPClient is used for the WebSocket handshake (nil: http.DefaultClient).
 	HTTPClient *http.Client

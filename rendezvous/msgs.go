@@ -5,6 +5,13 @@
 // Wire messages are JSON objects sent as text WebSocket frames. Every message
 // has a "type"; clients add a 4-hex-digit "id", servers add "server_tx".
 // Message bodies are hex strings on the wire and []byte here.
+//
+// The Client follows the Python client (magic-wormhole 0.12): the first
+// connection failing is fatal (ErrServerConnection); afterwards it
+// reconnects forever with the same side and replays what the server needs:
+// bind, an unanswered allocate, a claim not yet answered, a pending release,
+// open plus every add whose echo it has not seen (or, once closing, only the
+// close), and a pending list. Peer messages are de-duplicated by phase.
 package rendezvous
 
 import (
