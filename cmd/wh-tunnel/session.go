@@ -1,0 +1,288 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	wormhole "github.com/wormhole-go/wormhole"
+	"github.com/wormhole-go/wormhole/dilate"
+	"github.com/wormhole-go/wormhole/tunnel"
+)
+
+// fowl's application id and version entry (fowl src/fowl/_proto.py APPID,
+// wormhole_from_config): using them lets a fowl peer meet us.
+const (
+	defaultAppID = "meejah.ca/wormhole/forward"
+	fowlFeature  = "core-v1"
+)
+
+// dilater is the Dilate method the wormhole package is getting. It is
+// looked up at run time so this command builds before it lands.
+type dilater interface {
+	Dilate(ctx context.Context, opts dilate.Options) (*dilate.Dilation, error)
+}
+
+// errNoDilate: this build's Wormhole has no Dilate method.
+var errNoDilate = errors.New("this build of the wormhole library cannot dilate yet (no (*Wormhole).Dilate)")
+
+// peerConfig is everything one side of a tunnel session needs.
+type peerConfig struct {
+	appID      string
+	relayURL   string
+	transit    string // "" for none
+	code       string // "" allocates
+	codeLength int
+	forwards   []tunnel.Forward
+	noListen   bool
+	listenAddr string // Dilation listener (demo: 127.0.0.1:0)
+
+	// l1 carries Dilation's mailbox records in-process (demo fallback when
+	// the wormhole cannot dilate); nil uses the wormhole.
+	l1 dilate.Signaling
+
+	log     *slog.Logger
+	emit    func(tunnel.Event) // serialised by the caller
+	onCode  func(code string)
+	confirm func(ctx context.Context, verifier string) (bool, error) // --verify
+}
+
+// session is one running peer.
+type session struct {
+	cfg     peerConfig
+	w       *wormhole.Wormhole
+	dl      *dilate.Dilation
+	tun     *tunnel.Tunnel
+	l1Mode  string // how Dilation's L1 travels
+	mu      sync.Mutex
+	via     string
+	state   dilate.PeerState
+	sentTx  int
+	closing chan int // the peer's {"closing": n}
+}
+
+func (s *session) peer() (dilate.PeerState, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state, s.via
+}
+
+// open connects to the mailbox, gets or uses the code, meets the peer,
+// dilates and starts nothing else yet.
+func open(ctx context.Context, cfg peerConfig) (*session, error) {
+	s := &session{cfg: cfg, closing: make(chan int, 1)}
+	w, err := wormhole.New(ctx, wormhole.Options{
+		AppID:         cfg.appID,
+		RendezvousURL: cfg.relayURL,
+		AppVersions:   map[string]any{"fowl": map[string]any{"features": []any{fowlFeature}}},
+		Dilation:      &wormhole.DilationVersion{CanDilate: dilate.Versions(), Abilities: abilities()},
+		Logger:        cfg.log,
+	})
+	if err != nil {
+		return nil, &exitError{code: exitNetwork, err: fmt.Errorf("connecting to the mailbox server %s: %w", cfg.relayURL, err)}
+	}
+	s.w = w
+	fail := func(code int, err error) (*session, error) {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		w.Close(cctx)
+		return nil, &exitError{code: code, err: err}
+	}
+	if wel, err := w.Welcome(ctx); err == nil && cfg.emit != nil {
+		cfg.emit(tunnel.Event{Kind: tunnel.EvWelcome, URL: cfg.relayURL, Welcome: toMap(wel)})
+	}
+	code := cfg.code
+	if code == "" {
+		code, err = w.AllocateCode(ctx, cfg.codeLength)
+		if err != nil {
+			return fail(exitNetwork, fmt.Errorf("allocating a code: %w", err))
+		}
+	} else if err := w.SetCode(code); err != nil {
+		return fail(exitUsage, fmt.Errorf("code %q: %w", code, err))
+	}
+	if cfg.emit != nil {
+		cfg.emit(tunnel.Event{Kind: tunnel.EvCodeAllocated, Code: code})
+	}
+	if cfg.onCode != nil {
+		cfg.onCode(code)
+	}
+	ver, err := w.Verifier(ctx)
+	if err != nil {
+		if errors.Is(err, wormhole.ErrWrongPassword) {
+			return fail(exitWrongCode, err)
+		}
+		return fail(exitFor(ctx, err), fmt.Errorf("waiting for the peer: %w", err))
+	}
+	versions, _ := w.PeerVersions(ctx)
+	if cfg.emit != nil {
+		cfg.emit(tunnel.Event{Kind: tunnel.EvPeerConnected, Verifier: hex.EncodeToString(ver), Versions: versions})
+	}
+	if cfg.confirm != nil {
+		ok, err := cfg.confirm(ctx, hex.EncodeToString(ver))
+		if err != nil || !ok {
+			if err == nil {
+				err = errors.New("verifier rejected")
+			}
+			return fail(exitWrongCode, err)
+		}
+	}
+	dopts := dilate.Options{
+		Logger:     cfg.log,
+		NoListen:   cfg.noListen,
+		ListenAddr: cfg.listenAddr,
+		OnStatus:   s.onStatus,
+	}
+	if cfg.transit != "" {
+		dopts.Relays = []string{cfg.transit}
+	}
+	dl, mode, err := dilateWormhole(ctx, w, cfg.l1, dopts)
+	if err != nil {
+		return fail(exitFor(ctx, err), fmt.Errorf("dilating: %w", err))
+	}
+	s.dl, s.l1Mode = dl, mode
+	tun, err := tunnel.New(tunnel.Options{Forwards: cfg.forwards, Logger: cfg.log, OnEvent: cfg.emit})
+	if err != nil {
+		dl.Close()
+		return fail(exitUsage, err)
+	}
+	s.tun = tun
+	return s, nil
+}
+
+// dilateWormhole dilates through the mailbox when the wormhole can; else,
+// with an in-process L1 (demo only), runs dilate.New directly with the
+// wormhole's dilation key.
+func dilateWormhole(ctx context.Context, w *wormhole.Wormhole, l1 dilate.Signaling, opts dilate.Options) (*dilate.Dilation, string, error) {
+	if d, ok := any(w).(dilater); ok {
+		dl, err := d.Dilate(ctx, opts)
+		return dl, "mailbox (dilate-N phases)", err
+	}
+	if l1 == nil {
+		return nil, "", errNoDilate
+	}
+	key, err := w.DeriveKey(wormhole.DilationPurpose, 32)
+	if err != nil {
+		return nil, "", err
+	}
+	raw, err := w.PeerWormholeVersions(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	var pv map[string]any
+	if b, err := json.Marshal(raw); err == nil {
+		json.Unmarshal(b, &pv)
+	}
+	opts.PeerVersions = dilate.PeerVersions(pv)
+	if opts.PeerVersions == nil {
+		opts.PeerVersions = []string{}
+	}
+	dl, err := dilate.New(ctx, key, l1, opts)
+	return dl, "in-process (the wormhole library has no Dilate yet)", err
+}
+
+func (s *session) onStatus(st dilate.Status) {
+	s.mu.Lock()
+	s.state = st.Peer
+	if st.Peer == dilate.PeerConnected {
+		s.via = st.Via
+	}
+	s.mu.Unlock()
+	if s.cfg.emit == nil {
+		return
+	}
+	e := tunnel.Event{Kind: tunnel.EvPeerConnection, State: st.Peer.String(), Time: st.At}
+	if st.Peer == dilate.PeerConnected {
+		e.Hint = st.Via
+	}
+	if st.Err != nil {
+		e.Reason = st.Err.Error()
+	}
+	// OnStatus must not block: hand off.
+	go s.cfg.emit(e)
+}
+
+// receiveLoop watches application messages for fowl's {"closing": n}.
+func (s *session) receiveLoop(ctx context.Context) {
+	for {
+		b, err := s.w.Receive(ctx)
+		if err != nil {
+			return
+		}
+		var m map[string]any
+		if json.Unmarshal(b, &m) != nil {
+			continue
+		}
+		if v, ok := m["closing"]; ok {
+			n, _ := v.(float64)
+			select {
+			case s.closing <- int(n):
+			default:
+			}
+		}
+	}
+}
+
+// sayClosing sends fowl's {"closing": <next phase>}.
+func (s *session) sayClosing(ctx context.Context) error {
+	s.mu.Lock()
+	n := s.sentTx
+	s.sentTx++
+	s.mu.Unlock()
+	b, _ := json.Marshal(map[string]any{"closing": n})
+	return s.w.Send(ctx, b)
+}
+
+// close tears down in order: tunnel (by the caller's ctx), dilation,
+// wormhole.
+func (s *session) close(timeout time.Duration) error {
+	if s.dl != nil {
+		s.dl.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return s.w.Close(ctx)
+}
+
+func abilities() []map[string]any {
+	var out []map[string]any
+	for _, a := range dilate.Abilities() {
+		m := map[string]any{}
+		for k, v := range a {
+			m[k] = v
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func toMap(v any) map[string]any {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	return m
+}
+
+func exitFor(ctx context.Context, err error) int {
+	switch {
+	case ctx.Err() != nil:
+		return exitInterrupted
+	case errors.Is(err, wormhole.ErrWrongPassword):
+		return exitWrongCode
+	case errors.Is(err, dilate.ErrPeerCannotDilate):
+		return exitPeer
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return exitNetwork
+	}
+	return exitFailure
+}
