@@ -55,8 +55,9 @@ CREATE TABLE IF NOT EXISTS client_versions (
 type SQLiteStore struct {
 	db *sql.DB
 
-	mu    sync.Mutex
-	stmts map[string]*sql.Stmt // prepared once, reused by every transaction
+	mu      sync.Mutex
+	stmts   map[string]*sql.Stmt // prepared once, reused by every transaction
+	pending map[string]bool      // seen inside a transaction, to prepare after it
 }
 
 // OpenSQLiteStore opens (creating if needed) the database at path.
@@ -101,11 +102,12 @@ func OpenSQLiteStore(path string) (*SQLiteStore, error) {
 			return nil, fmt.Errorf("open sqlite store %s: schema version %d, want %d", path, v, sqliteSchemaVersion)
 		}
 	}
-	return &SQLiteStore{db: db, stmts: make(map[string]*sql.Stmt)}, nil
+	return &SQLiteStore{db: db, stmts: make(map[string]*sql.Stmt), pending: make(map[string]bool)}, nil
 }
 
 // Update implements Store: fn runs inside one SQLite transaction.
 func (s *SQLiteStore) Update(ctx context.Context, fn func(Tx) error) (err error) {
+	defer s.preparePending()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		if errors.Is(err, sql.ErrConnDone) || err.Error() == "sql: database is closed" {
@@ -133,7 +135,7 @@ func (s *SQLiteStore) Close() error {
 	for _, st := range s.stmts {
 		st.Close()
 	}
-	clear(s.stmts)
+	s.stmts = nil
 	s.mu.Unlock()
 	return s.db.Close()
 }
@@ -143,21 +145,48 @@ type sqlTx struct {
 	s  *SQLiteStore
 }
 
+// preparePending prepares the statements first seen in a transaction. It
+// runs after the transaction, because the store's only connection is busy
+// during one.
+func (s *SQLiteStore) preparePending() {
+	s.mu.Lock()
+	var qs []string
+	for q := range s.pending {
+		qs = append(qs, q)
+	}
+	clear(s.pending)
+	s.mu.Unlock()
+	for _, q := range qs {
+		st, err := s.db.Prepare(q)
+		if err != nil {
+			continue // the query itself reported the error
+		}
+		s.mu.Lock()
+		if _, dup := s.stmts[q]; dup || s.stmts == nil {
+			st.Close()
+		} else {
+			s.stmts[q] = st
+		}
+		s.mu.Unlock()
+	}
+}
+
 // stmt returns q prepared, bound to this transaction.
 func (t sqlTx) stmt(q string) (*sql.Stmt, error) {
 	t.s.mu.Lock()
 	st, ok := t.s.stmts[q]
 	if !ok {
-		var err error
-		st, err = t.s.db.Prepare(q)
-		if err != nil {
-			t.s.mu.Unlock()
-			return nil, fmt.Errorf("sqlite store: prepare: %w", err)
-		}
-		t.s.stmts[q] = st
+		t.s.pending[q] = true
 	}
 	t.s.mu.Unlock()
-	return t.tx.Stmt(st), nil
+	if ok {
+		return t.tx.Stmt(st), nil
+	}
+	st, err := t.tx.Prepare(q)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite store: prepare: %w", err)
+	}
+	return st, nil
 }
 
 func (t sqlTx) execResult(q string, args ...any) (sql.Result, error) {
