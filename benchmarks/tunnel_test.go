@@ -1,0 +1,160 @@
+package benchmarks
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wormhole-go/wormhole/dilate"
+	"github.com/wormhole-go/wormhole/dilate/dilatetest"
+	"github.com/wormhole-go/wormhole/relay/relaytest"
+	"github.com/wormhole-go/wormhole/tunnel"
+	"github.com/wormhole-go/wormhole/tunnel/tunneltest"
+)
+
+// tunnelChunk is what one benchmark iteration sends through a forwarded
+// connection (then half-closes and waits for the sink's 1-byte ack).
+const tunnelChunk = 8 << 20
+
+// BenchmarkTunnel compares, in one run, raw loopback TCP with the same
+// transfer through a wh-tunnel forward over the in-memory session, over
+// real Dilation direct on loopback, and over Dilation through a relay.
+func BenchmarkTunnel(b *testing.B) {
+	sink := startSink(b)
+	b.Run("raw-tcp", func(b *testing.B) {
+		benchTransfer(b, fmt.Sprintf("127.0.0.1:%d", sink))
+	})
+	b.Run("tunnel-memory", func(b *testing.B) {
+		sa, sb := tunneltest.Pair()
+		defer sa.Close()
+		defer sb.Close()
+		benchTransfer(b, forwardTo(b, sa, sb, sink))
+	})
+	b.Run("tunnel-dilate-direct", func(b *testing.B) {
+		sa, sb := dilationPair(b, nil)
+		benchTransfer(b, forwardTo(b, sa, sb, sink))
+	})
+	b.Run("tunnel-dilate-relay", func(b *testing.B) {
+		r := relaytest.Start(b)
+		sa, sb := dilationPair(b, []string{r.Hint()})
+		benchTransfer(b, forwardTo(b, sa, sb, sink))
+	})
+}
+
+func benchTransfer(b *testing.B, addr string) {
+	buf := make([]byte, 256<<10)
+	for i := range buf {
+		buf[i] = byte(i * 31)
+	}
+	b.SetBytes(tunnelChunk)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(2 * time.Minute))
+		for sent := 0; sent < tunnelChunk; sent += len(buf) {
+			if _, err := c.Write(buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+		c.(*net.TCPConn).CloseWrite()
+		var ack [1]byte
+		if _, err := io.ReadFull(c, ack[:]); err != nil {
+			b.Fatal(err)
+		}
+		c.Close()
+	}
+}
+
+// startSink counts what it reads and answers one byte after EOF, so the
+// timing includes delivery of every byte.
+func startSink(b *testing.B) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				n, _ := io.Copy(io.Discard, c)
+				if n == tunnelChunk {
+					c.Write([]byte{1})
+				}
+			}()
+		}
+	}()
+	b.Cleanup(func() { ln.Close(); wg.Wait() })
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// forwardTo runs -L on sa and the mirror -R on sb and returns the local
+// listening address that leads to the sink.
+func forwardTo(b *testing.B, sa, sb tunnel.Session, sink int) string {
+	spec := fmt.Sprintf("bench=0:127.0.0.1:%d", sink)
+	fl, _ := tunnel.ParseForward(tunnel.Local, spec)
+	fr, _ := tunnel.ParseForward(tunnel.Remote, spec)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var ta *tunnel.Tunnel
+	for i, pair := range []struct {
+		s tunnel.Session
+		f tunnel.Forward
+	}{{sa, fl}, {sb, fr}} {
+		t, err := tunnel.New(tunnel.Options{Forwards: []tunnel.Forward{pair.f}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if i == 0 {
+			ta = t
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); t.Run(ctx, pair.s) }()
+	}
+	b.Cleanup(func() { cancel(); wg.Wait() })
+	wctx, wcancel := context.WithTimeout(ctx, time.Minute)
+	defer wcancel()
+	st, err := ta.WaitReady(wctx, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return st.Addr
+}
+
+// dilationPair is two real Dilations on loopback (L1 in memory). With
+// relays, neither listens, so the only path is the relay.
+func dilationPair(b *testing.B, relays []string) (tunnel.Session, tunnel.Session) {
+	l1a, l1b := dilatetest.Pair()
+	key := sha256.Sum256([]byte("tunnel benchmark"))
+	opts := func(side string) dilate.Options {
+		return dilate.Options{ListenAddr: "127.0.0.1:0", Side: side, Relays: relays, NoListen: relays != nil}
+	}
+	a, err := dilate.New(context.Background(), key[:], l1a, opts("aaaaaaaaaaaaaaaa"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := dilate.New(context.Background(), key[:], l1b, opts("bbbbbbbbbbbbbbbb"))
+	if err != nil {
+		a.Close()
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { a.Close(); c.Close(); l1a.Close(); l1b.Close() })
+	return a, c
+}
