@@ -178,10 +178,10 @@ func TestHalfOpenTCPDropped(t *testing.T) {
 // idle WebSocket connections and bounds the server memory each costs.
 func TestMemoryPerConnection(t *testing.T) {
 	if testing.Short() {
-		t.Skip("opens 1000 connections")
+		t.Skip("opens 2000 connections")
 	}
 	mb := startGo(t, server.Options{ReadHeaderTimeout: 5 * time.Minute})
-	const n = 500
+	const n = 1000
 	before := memInUse()
 	var conns []net.Conn
 	defer func() {
