@@ -51,6 +51,10 @@ type Options struct {
 	BytesInterval time.Duration
 	// BufferSize is the copy buffer per direction (default 64 KiB).
 	BufferSize int
+	// MaxConnections bounds concurrently forwarded connections, both
+	// directions together (default 1024). Beyond it, new local
+	// connections are closed at once and the peer's subchannels refused.
+	MaxConnections int
 }
 
 // Errors.
@@ -115,6 +119,7 @@ type fwdState struct {
 	total      atomic.Int64
 	in, out    atomic.Int64
 	ln         net.Listener // Local, while listening
+	claimed    bool         // Local: a request is opening the listener
 	refusedErr *RefusedError
 }
 
@@ -140,6 +145,7 @@ type Tunnel struct {
 	emitMu  sync.Mutex
 	started atomic.Bool
 	session Session // set by Run before any goroutine starts
+	active  atomic.Int64
 	nextID  atomic.Int64
 
 	mu       sync.Mutex
@@ -173,6 +179,9 @@ func New(opts Options) (*Tunnel, error) {
 	}
 	if opts.BufferSize <= 0 {
 		opts.BufferSize = 64 << 10
+	}
+	if opts.MaxConnections <= 0 {
+		opts.MaxConnections = 1024
 	}
 	t := &Tunnel{
 		opts: opts, log: opts.Logger, byName: map[string]*fwdState{},
@@ -434,22 +443,31 @@ func (t *Tunnel) answerRequest(ctx context.Context, name string, m Message) (Mes
 		return listenerResponse(name, false, 0, reason), nil
 	}
 	fs.mu.Lock()
-	busy := fs.state == StateListening
+	busy := fs.state == StateListening || fs.claimed
+	fs.claimed = true // one request at a time may set up the listener
 	fs.mu.Unlock()
 	if busy {
 		return listenerResponse(name, false, 0, "already listening for this service"), nil
 	}
+	unclaim := func() {
+		fs.mu.Lock()
+		fs.claimed = false
+		fs.mu.Unlock()
+	}
 	ln, err := t.opts.Listen(ctx, "tcp", f.ListenAddr())
 	if err != nil {
+		unclaim()
 		reason := err.Error()
 		t.emit(Event{Kind: EvListeningFailed, Name: name, Reason: reason})
 		return listenerResponse(name, false, 0, reason), nil
 	}
 	if !t.track(ln) {
+		unclaim()
 		return listenerResponse(name, false, 0, "shutting down"), nil
 	}
 	fs.mu.Lock()
 	fs.ln = ln
+	fs.claimed = false
 	fs.mu.Unlock()
 	fs.set(StateListening, ln.Addr(), "")
 	p := 0
@@ -652,6 +670,13 @@ func (t *Tunnel) bytesTicker(ctx context.Context) {
 // forwardOut: a local client connected to our listener for fs.
 func (t *Tunnel) forwardOut(ctx context.Context, fs *fwdState, tcp net.Conn) {
 	defer t.untrack(tcp)
+	if t.active.Add(1) > int64(t.opts.MaxConnections) {
+		t.active.Add(-1)
+		t.emit(Event{Kind: EvError, Message: fmt.Sprintf("too many connections: closing a new one on %q", fs.f.Name)})
+		tcp.Close()
+		return
+	}
+	defer t.active.Add(-1)
 	cs := t.newConn(fs, true)
 	t.emit(Event{Kind: EvOutgoingConnection, Name: fs.f.Name, ID: cs.id})
 	fail := func(reason string) {
@@ -698,6 +723,13 @@ func (t *Tunnel) forwardOut(ctx context.Context, fs *fwdState, tcp net.Conn) {
 // but only to the target of one of our own Remote forwards (policy).
 func (t *Tunnel) serveForward(ctx context.Context, sc net.Conn) {
 	defer t.untrack(sc)
+	if t.active.Add(1) > int64(t.opts.MaxConnections) {
+		t.active.Add(-1)
+		t.emit(Event{Kind: EvError, Message: "too many connections: refusing one from the peer"})
+		sc.Close()
+		return
+	}
+	defer t.active.Add(-1)
 	_ = sc.SetReadDeadline(time.Now().Add(t.opts.HandshakeTimeout))
 	m, err := ReadMessage(sc)
 	_ = sc.SetReadDeadline(time.Time{})
