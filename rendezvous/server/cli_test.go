@@ -200,3 +200,32 @@ func checkHappyUsage(t *testing.T, mb *mailboxtest.Server, mailboxToo bool) {
 		t.Fatalf("usage records %+v, want happy nameplate and mailbox", us)
 	}
 }
+
+// TestCLIWelcome: real clients honour our welcome: an error makes both
+// fail with the operator's text; a motd is shown by Python.
+func TestCLIWelcome(t *testing.T) {
+	py, ww := pythonPeer(t), williamPeer(t)
+	const msg = "closed for maintenance 42"
+	mb := mailboxtest.Start(t, mailboxtest.WithMemoryStore(), mailboxtest.WithOptions(server.Options{Error: msg}))
+	for _, p := range []peer{py, ww} {
+		s := startPeer(t, p.cmd, p.send(mb.URL(), "3-foo-bar", "x"))
+		err := <-s.done
+		s.done <- err
+		// wormhole-william 1.0.x fails but prints "server error: %!s(<nil>)"
+		// instead of the text, against the Python reference server too.
+		want := msg
+		if p.name == "wormhole-william" {
+			want = "server error"
+		}
+		if err == nil || !strings.Contains(s.out.String(), want) {
+			t.Errorf("%s with welcome error: err %v, output %q", p.name, err, s.out.String())
+		}
+	}
+	mb2 := mailboxtest.Start(t, mailboxtest.WithMemoryStore(), mailboxtest.WithOptions(server.Options{MOTD: "motd-xyzzy"}))
+	r := startPeer(t, py.cmd, py.recv(mb2.URL(), "9-foo-bar"))
+	s := startPeer(t, py.cmd, py.send(mb2.URL(), "9-foo-bar", "hi"))
+	if out := r.wait(t, "python receive"); !strings.Contains(out, "motd-xyzzy") {
+		t.Errorf("python did not show the motd: %q", out)
+	}
+	s.wait(t, "python send")
+}
