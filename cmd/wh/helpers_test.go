@@ -52,10 +52,34 @@ func runWH(ctx context.Context, stdin string, args ...string) result {
 	var out, errb syncBuffer
 	e := &env{
 		stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb,
-		getenv: func(string) string { return "" }, stdinFd: -1, slowNotice: time.Second,
+		getenv: safeGetenv, stdinFd: -1, slowNotice: time.Second,
 	}
 	code := run(ctx, e, args)
 	return result{out.String(), errb.String(), code}
+}
+
+// Tests must never reach the public servers: a forgotten --relay-url or
+// --transit-helper points at a dead loopback port instead.
+const (
+	deadRelayURL = "ws://127.0.0.1:9/v1"
+	deadTransit  = "tcp:127.0.0.1:9"
+)
+
+func safeGetenv(k string) string {
+	switch k {
+	case "WORMHOLE_RELAY_URL":
+		return deadRelayURL
+	case "WORMHOLE_TRANSIT_HELPER":
+		return deadTransit
+	}
+	return ""
+}
+
+// safeEnviron is the process environment with the same safety net, for
+// external peers (the Python CLI reads these variables too).
+func safeEnviron() []string {
+	return append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1",
+		"WORMHOLE_RELAY_URL="+deadRelayURL, "WORMHOLE_TRANSIT_HELPER="+deadTransit)
 }
 
 // runCmd runs an external peer.
@@ -64,7 +88,7 @@ func runCmd(ctx context.Context, stdin string, name string, args ...string) resu
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
+	cmd.Env = safeEnviron()
 	err := cmd.Run()
 	code := 0
 	if err != nil {

@@ -59,7 +59,7 @@ func TestInteractiveCompletion(t *testing.T) {
 		_, _ = io.Copy(&screen, master) // ends when the slave side is closed
 	}()
 	var errb syncBuffer
-	e := &env{stdin: slave, stdout: slave, stderr: &errb, getenv: func(string) string { return "" },
+	e := &env{stdin: slave, stdout: slave, stderr: &errb, getenv: safeGetenv,
 		stdinFd: int(slave.Fd()), slowNotice: time.Second}
 	recvDone := make(chan int, 1)
 	go func() { recvDone <- run(ctx, e, []string{"receive", "--relay-url", mb.URL()}) }()

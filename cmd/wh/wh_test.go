@@ -89,7 +89,7 @@ func allocatedExchange(t *testing.T, ctx context.Context, url string, recv func(
 	errb := &syncBuffer{}
 	pr, pw, _ := os.Pipe()
 	defer pr.Close()
-	e := &env{stdin: pr, stdout: &out, stderr: errb, getenv: func(string) string { return "" }, stdinFd: -1, slowNotice: time.Second}
+	e := &env{stdin: pr, stdout: &out, stderr: errb, getenv: safeGetenv, stdinFd: -1, slowNotice: time.Second}
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, e, []string{"send", "--relay-url", url, "--verify", "--text", "hi"}) }()
 	var code string
