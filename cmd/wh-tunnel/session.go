@@ -65,6 +65,31 @@ type session struct {
 	state   dilate.PeerState
 	sentTx  int
 	closing chan int // the peer's {"closing": n}
+
+	statusCh   chan tunnel.Event // Dilation status, in order, to emit
+	statusDone chan struct{}
+	stopOnce   sync.Once
+}
+
+// statusLoop emits Dilation status events in order (OnStatus must not
+// block, so it only queues).
+func (s *session) statusLoop(ch <-chan tunnel.Event) {
+	defer close(s.statusDone)
+	for e := range ch {
+		if s.cfg.emit != nil {
+			s.cfg.emit(e)
+		}
+	}
+}
+
+func (s *session) stopStatus() {
+	s.stopOnce.Do(func() {
+		s.mu.Lock()
+		close(s.statusCh)
+		s.statusCh = nil
+		s.mu.Unlock()
+		<-s.statusDone
+	})
 }
 
 func (s *session) peer() (dilate.PeerState, string) {
@@ -76,7 +101,8 @@ func (s *session) peer() (dilate.PeerState, string) {
 // open connects to the mailbox, gets or uses the code, meets the peer,
 // dilates and starts nothing else yet.
 func open(ctx context.Context, cfg peerConfig) (*session, error) {
-	s := &session{cfg: cfg, closing: make(chan int, 1)}
+	s := &session{cfg: cfg, closing: make(chan int, 1), statusCh: make(chan tunnel.Event, 256), statusDone: make(chan struct{})}
+	go s.statusLoop(s.statusCh)
 	w, err := wormhole.New(ctx, wormhole.Options{
 		AppID:         cfg.appID,
 		RendezvousURL: cfg.relayURL,
@@ -85,10 +111,15 @@ func open(ctx context.Context, cfg peerConfig) (*session, error) {
 		Logger:        cfg.log,
 	})
 	if err != nil {
+		s.stopStatus()
 		return nil, &exitError{code: exitNetwork, err: fmt.Errorf("connecting to the mailbox server %s: %w", cfg.relayURL, err)}
 	}
 	s.w = w
 	fail := func(code int, err error) (*session, error) {
+		if s.dl != nil {
+			s.dl.Close()
+		}
+		s.stopStatus()
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		w.Close(cctx)
@@ -148,7 +179,6 @@ func open(ctx context.Context, cfg peerConfig) (*session, error) {
 	s.dl, s.l1Mode = dl, mode
 	tun, err := tunnel.New(tunnel.Options{Forwards: cfg.forwards, Logger: cfg.log, OnEvent: cfg.emit})
 	if err != nil {
-		dl.Close()
 		return fail(exitUsage, err)
 	}
 	s.tun = tun
@@ -193,9 +223,6 @@ func (s *session) onStatus(st dilate.Status) {
 		s.via = st.Via
 	}
 	s.mu.Unlock()
-	if s.cfg.emit == nil {
-		return
-	}
 	e := tunnel.Event{Kind: tunnel.EvPeerConnection, State: st.Peer.String(), Time: st.At}
 	if st.Peer == dilate.PeerConnected {
 		e.Hint = st.Via
@@ -203,8 +230,14 @@ func (s *session) onStatus(st dilate.Status) {
 	if st.Err != nil {
 		e.Reason = st.Err.Error()
 	}
-	// OnStatus must not block: hand off.
-	go s.cfg.emit(e)
+	s.mu.Lock()
+	if s.statusCh != nil {
+		select {
+		case s.statusCh <- e:
+		default: // a stuck consumer loses status lines, never blocks Dilation
+		}
+	}
+	s.mu.Unlock()
 }
 
 // receiveLoop watches application messages for fowl's {"closing": n}.
@@ -244,6 +277,7 @@ func (s *session) close(timeout time.Duration) error {
 	if s.dl != nil {
 		s.dl.Close()
 	}
+	s.stopStatus()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	return s.w.Close(ctx)
