@@ -189,3 +189,22 @@ func TestCompleterGoingBack(t *testing.T) {
 		t.Fatalf("finish other nameplate: %v", err)
 	}
 }
+
+// FuzzEditor: any key sequence ends (input is finite), never panics, and a
+// successful result is exactly what was given to the helper.
+func FuzzEditor(f *testing.F) {
+	for _, s := range []string{"7\t-p\tsa\tw\t\r", "4\tp\t\x17\x15\x7f\x1b[D\x1bOAaft\tabs\t\r", "\x03", "\x04", "ab-\t\r", "\x1b[", "9-\xff\xfe\r", "4\t\t\t\x7f\x7f\x7f\x7f\r"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, keys []byte) {
+		h := newFake()
+		e := &Editor{In: bytes.NewReader(keys), Out: io.Discard, Prompt: "> ", C: NewCompleter(h)}
+		code, err := e.ReadCode(context.Background())
+		if len([]rune(code)) > MaxLine {
+			t.Fatalf("line of %d runes", len([]rune(code)))
+		}
+		if err == nil && code != h.chosenNP+"-"+h.words {
+			t.Fatalf("returned %q but helper has %q-%q", code, h.chosenNP, h.words)
+		}
+	})
+}
