@@ -283,3 +283,28 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
+
+func TestMailboxLimit(t *testing.T) {
+	storeKinds(t, server.Options{MaxMailboxes: 3, PruneInterval: -1}, func(t *testing.T, mb *mailboxtest.Server) {
+		var first string
+		for i := range 3 {
+			c := dial(t, mb.URL())
+			c.bind("app", fmt.Sprint("s", i))
+			c.cmd("allocate")
+			np := c.expect("allocated", "nameplate")["nameplate"].(string)
+			if i == 0 {
+				first = np
+			}
+		}
+		c := dial(t, mb.URL())
+		c.bind("app", "x")
+		c.cmdError("too many mailboxes", "allocate")
+		c.cmdError("too many mailboxes", "open", "mailbox", "new")
+		d := dial(t, mb.URL())
+		d.bind("app", "y")
+		d.cmdError("too many mailboxes", "claim", "nameplate", "77")
+		e := dial(t, mb.URL())
+		e.bind("app", "z")
+		e.claim(first) // existing channels still work
+	})
+}

@@ -70,8 +70,8 @@ func (s *Server) claimNameplate(tx Tx, app, name, side string, when float64) (ma
 	}
 	if !ok {
 		mailboxID = generateMailboxID()
-		if err := ensureMailbox(tx, app, mailboxID, true, when); err != nil {
-			return "", "", err
+		if perr, err := s.ensureMailbox(tx, app, mailboxID, true, when); perr != "" || err != nil {
+			return "", perr, err
 		}
 		id, err := tx.CreateNameplate(app, name, mailboxID)
 		if err != nil {
@@ -104,18 +104,32 @@ func (s *Server) claimNameplate(tx Tx, app, name, side string, when float64) (ma
 	return mailboxID, "", nil
 }
 
-func ensureMailbox(tx Tx, app, id string, forNameplate bool, when float64) error {
+// errTooManyMailboxes is sent when MaxMailboxes would be exceeded (not in
+// the reference, which has no limit).
+const errTooManyMailboxes = "too many mailboxes"
+
+func (s *Server) ensureMailbox(tx Tx, app, id string, forNameplate bool, when float64) (perr string, err error) {
 	_, ok, err := tx.Mailbox(app, id)
 	if err != nil || ok {
-		return err
+		return "", err
 	}
-	return tx.CreateMailbox(Mailbox{App: app, ID: id, Updated: when, ForNameplate: forNameplate})
+	if s.opts.MaxMailboxes > 0 {
+		n, err := tx.MailboxCount()
+		if err != nil {
+			return "", err
+		}
+		if n >= s.opts.MaxMailboxes {
+			s.log.Warn("mailbox limit reached", "limit", s.opts.MaxMailboxes)
+			return errTooManyMailboxes, nil
+		}
+	}
+	return "", tx.CreateMailbox(Mailbox{App: app, ID: id, Updated: when, ForNameplate: forNameplate})
 }
 
 // openMailbox implements AppNamespace.open_mailbox + Mailbox.open.
 func (s *Server) openMailbox(tx Tx, app, id, side string, when float64) (perr string, err error) {
-	if err := ensureMailbox(tx, app, id, false, when); err != nil {
-		return "", err
+	if perr, err := s.ensureMailbox(tx, app, id, false, when); perr != "" || err != nil {
+		return perr, err
 	}
 	sides, err := tx.MailboxSides(id)
 	if err != nil {

@@ -225,6 +225,8 @@ func (t memTx) DeleteMailbox(id string) error {
 	return nil
 }
 
+func (t memTx) MailboxCount() (int, error) { return len(t.s.mailboxes), nil }
+
 func (t memTx) Apps() ([]string, error) {
 	set := map[string]bool{}
 	for _, n := range t.s.nameplates {

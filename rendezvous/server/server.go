@@ -31,6 +31,7 @@ const (
 	DefaultMaxMessageSize     = 1 << 20
 	DefaultMaxMailboxMessages = 1000
 	DefaultMaxMailboxBytes    = 16 << 20
+	DefaultMaxMailboxes       = 100000
 	DefaultPingInterval       = 60 * time.Second
 	DefaultPingTimeout        = 60 * time.Second
 	DefaultWriteTimeout       = 60 * time.Second
@@ -90,6 +91,12 @@ type Options struct {
 	// error "mailbox full".
 	MaxMailboxMessages int
 	MaxMailboxBytes    int64
+	// MaxMailboxes caps the mailboxes that exist at once (all apps). A
+	// claim, allocate or open that would create one more gets the error
+	// "too many mailboxes" (default 100000, negative for no cap). With the
+	// connection cap and pruning this bounds the state an attacker can
+	// create.
+	MaxMailboxes int
 	// MaxQueueBytes bounds the bytes waiting to be written to one
 	// connection; a client that does not read is disconnected when it is
 	// exceeded (default 2*MaxMailboxBytes + 4*MaxMessageSize).
@@ -165,6 +172,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.MaxMailboxBytes <= 0 {
 		opts.MaxMailboxBytes = DefaultMaxMailboxBytes
+	}
+	if opts.MaxMailboxes == 0 {
+		opts.MaxMailboxes = DefaultMaxMailboxes
 	}
 	if opts.MaxQueueBytes <= 0 {
 		opts.MaxQueueBytes = 2*opts.MaxMailboxBytes + 4*opts.MaxMessageSize

@@ -410,6 +410,14 @@ func (t sqlTx) DeleteMailbox(id string) error {
 	return nil
 }
 
+func (t sqlTx) MailboxCount() (int, error) {
+	var n int
+	if err := t.queryRow("SELECT COUNT(*) FROM mailboxes").Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlite store: %w", err)
+	}
+	return n, nil
+}
+
 func (t sqlTx) Apps() ([]string, error) {
 	return t.strings("SELECT app_id FROM nameplates UNION SELECT app_id FROM mailboxes ORDER BY 1")
 }

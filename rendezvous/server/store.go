@@ -61,6 +61,8 @@ type Tx interface {
 	CloseMailboxSide(id, side, mood string) error
 	// DeleteMailbox deletes a mailbox, its sides and its messages.
 	DeleteMailbox(id string) error
+	// MailboxCount counts the mailboxes of all apps.
+	MailboxCount() (int, error)
 	// Apps lists every app id that has a nameplate, mailbox or message.
 	Apps() ([]string, error)
 
