@@ -34,7 +34,7 @@ const (
 	exitUsage       = 2   // bad flags or forward specs
 	exitWrongCode   = 3   // the code was wrong (or the verifier was rejected)
 	exitRefused     = 4   // one of our -R forwards was refused
-	exitPeer        = 5   // the peer cannot dilate, or went away without closing
+	exitPeer        = 5   // the peer cannot dilate (too old, or not a Dilation client)
 	exitNetwork     = 6   // mailbox server unreachable
 	exitInterrupted = 130 // interrupted before the session was established
 )
@@ -128,7 +128,7 @@ reconnecting) and per forward its state, open connections and bytes in
 
 Exit codes: 0 ended normally (Ctrl-C, or the peer closed the session);
 1 other error; 2 usage; 3 wrong code or verifier rejected; 4 one of our
--R forwards was refused; 5 the peer cannot dilate or vanished;
+-R forwards was refused; 5 the peer cannot dilate;
 6 mailbox server unreachable; 130 interrupted before connecting.
 `
 
