@@ -452,3 +452,39 @@ func TestShutdownWithOpenConnections(t *testing.T) {
 		_ = context.Background
 	})
 }
+
+// IPv6 on both ends: listen on [::1], connect to a service on [::1].
+func TestIPv6Forward(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback on this machine: %v", err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(c, c); c.Close() }()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	sa, sb := memPair(t)
+	a := startPeer(t, sa, mustParse(t, tunnel.Local, fmt.Sprintf("[::1]:0:[::1]:%d", port)))
+	b := startPeer(t, sb, mustParse(t, tunnel.Remote, fmt.Sprintf("0:[::1]:%d", port)))
+	name := fmt.Sprintf("0:[::1]:%d", port)
+	st, err := a.t.WaitReady(tctx(t), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(st.Addr, "[::1]:") {
+		t.Fatalf("listening on %s", st.Addr)
+	}
+	if _, err := b.t.WaitReady(tctx(t), name); err != nil {
+		t.Fatal(err)
+	}
+	if err := echoOnce(st.Addr, 7, 10000); err != nil {
+		t.Fatal(err)
+	}
+}
