@@ -113,3 +113,18 @@ func TestProxyHeaders(t *testing.T) {
 		c.CloseNow()
 	}
 }
+
+func TestWebSocketURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"127.0.0.1:4000": "ws://127.0.0.1:4000/v1",
+		"0.0.0.0:4000":   "ws://127.0.0.1:4000/v1",
+		":4000":          "ws://127.0.0.1:4000/v1",
+		"[::]:4000":      "ws://[::1]:4000/v1",
+		"[::1]:4000":     "ws://[::1]:4000/v1",
+		"example.org:80": "ws://example.org:80/v1",
+	} {
+		if got := server.WebSocketURL(in); got != want {
+			t.Errorf("WebSocketURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,9 +1,15 @@
 package server_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/wormhole-go/wormhole/internal/interop"
+	"github.com/wormhole-go/wormhole/rendezvous/server"
 )
 
 // protocolCases run against our server (both stores) and the Python
@@ -271,6 +277,50 @@ var protocolCases = []struct {
 			t.Fatalf("nameplate survived close: %v", nps)
 		}
 	}},
+	{"binary-frame-and-extra-keys", func(t *testing.T, tg *target, app string) {
+		c := dial(t, tg.url)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := c.c.Write(ctx, websocket.MessageBinary, []byte(`{"type":"bind","appid":"`+app+`","side":"s","id":"0b01","extra":[1,{"x":null}]}`)); err != nil {
+			t.Fatal(err)
+		}
+		c.ack("0b01")
+		c.sync()
+	}},
+	{"reopen-after-close", func(t *testing.T, tg *target, app string) {
+		// close clears the connection's mailbox, so open is allowed again
+		// (the reference's "only one open" checks the live mailbox object)
+		c := dial(t, tg.url)
+		c.bind(app, "s1")
+		c.cmd("open", "mailbox", "mx")
+		c.cmd("add", "phase", "1", "body", "aa")
+		c.message()
+		other := dial(t, tg.url)
+		other.bind(app, "s2")
+		other.cmd("open", "mailbox", "mx")
+		other.message()
+		c.cmd("close", "mood", "happy")
+		c.expect("closed")
+		c.cmd("open", "mailbox", "mx")
+		if m := c.message(); m["body"] != "aa" {
+			t.Fatalf("replay after reopen %v", m)
+		}
+		c.cmdError("only one open per connection", "open", "mailbox", "mx")
+		c.cmdError("only one close per connection", "close")
+	}},
+	{"close-unopened", func(t *testing.T, tg *target, app string) {
+		// close names a mailbox this connection never opened: it is opened
+		// and closed at once; being its only side, the mailbox goes away
+		c := dial(t, tg.url)
+		c.bind(app, "s1")
+		c.cmd("close", "mailbox", "never-opened", "mood", "lonely")
+		c.expect("closed")
+		c.cmdError("must open mailbox before adding", "add", "phase", "1", "body", "")
+		d := dial(t, tg.url)
+		d.bind(app, "s2")
+		d.cmd("open", "mailbox", "never-opened")
+		d.sync()
+	}},
 	{"malformed-frames", func(t *testing.T, tg *target, app string) {
 		// The reference drops the connection (its decoder raises outside
 		// its error handling); ours sends an error and closes. Either way
@@ -345,4 +395,23 @@ func TestRestartKeepsMailbox(t *testing.T) {
 			t.Fatalf("replay 2 %v", m)
 		}
 	})
+}
+
+// TestDisallowList: --disallow-list (reference) and DisallowList (ours)
+// make list answer with no nameplates.
+func TestDisallowList(t *testing.T) {
+	for _, tg := range []*target{
+		{name: "go", url: startGo(t, server.Options{DisallowList: true}).URL()},
+		{name: "python", python: true, url: interop.StartPythonMailbox(t, "--disallow-list").URL()},
+	} {
+		t.Run(tg.name, func(t *testing.T) {
+			c := dial(t, tg.url)
+			c.bind("app", "s")
+			c.claim("12")
+			c.cmd("list")
+			if nps := c.expect("nameplates", "nameplates")["nameplates"].([]any); len(nps) != 0 {
+				t.Fatalf("list %v", nps)
+			}
+		})
+	}
 }
