@@ -1,12 +1,3 @@
-// Package server is a magic-wormhole mailbox (rendezvous) server that speaks
-// the protocol exactly as the reference Python server
-// (magic-wormhole-mailbox-server) does: a WebSocket at /v1 carrying one JSON
-// object per text frame, with the same commands, responses, ordering (ack
-// before response) and error strings.
-//
-// State lives behind the Store interface: NewMemoryStore keeps it in memory,
-// OpenSQLiteStore in a SQLite file so a restarted server loses no queued
-// message.
 package server
 
 import (
