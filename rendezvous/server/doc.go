@@ -28,11 +28,12 @@
 //     0.8.0+); closing the last side of a mailbox also deletes nameplates
 //     still pointing at it (0.4.1 hits a foreign-key error there and drops
 //     the connection).
-//   - Input the reference crashes on (its handler raises and the connection
-//     drops): a frame that is not a UTF-8 JSON object gets an error
-//     ("malformed client message: ...") and a close with status 1007; a
-//     known key with the wrong JSON type (e.g. a numeric nameplate) gets the
-//     error "'nameplate' must be a string" and the connection stays.
+//   - A frame that is not a UTF-8 JSON object (the reference's handler
+//     raises and the connection drops) gets an error ("malformed client
+//     message: ...") and a close with status 1007. A known key with the
+//     wrong JSON type (the reference crashes on some, e.g. a numeric
+//     nameplate, and stores others as they are, e.g. a numeric phase) gets
+//     an error such as "'nameplate' must be a string"; the connection stays.
 //   - Limits the reference does not have, all in Options: frame size (close
 //     1009), messages and bytes per mailbox ("mailbox full"), mailboxes in
 //     total ("too many mailboxes"), concurrent connections (HTTP 503), bytes
