@@ -85,3 +85,68 @@ func BenchmarkCLITextExchange(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCLIFileTransfer measures sending one 16 MiB file per op between
+// two CLI processes through Debian's Python transit relay on loopback (both
+// sides --no-listen, so the data always goes through the relay), including
+// process start-up and the mailbox exchange. MB/s is file bytes per op time.
+func BenchmarkCLIFileTransfer(b *testing.B) {
+	wh := buildWH(b)
+	py := interop.NeedCommand(b, "wormhole")
+	mb := interop.StartPythonMailbox(b)
+	relay := interop.StartPythonRelay(b)
+	url, hint := mb.URL(), relay.Hint()
+	dir := b.TempDir()
+	src := filepath.Join(dir, "src.bin")
+	data := make([]byte, 16<<20)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	if err := os.WriteFile(src, data, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	send := map[string]func(code string) []string{
+		"wh": func(code string) []string {
+			return []string{wh, "send", "--relay-url", url, "--transit-helper", hint, "--no-listen", "--hide-progress", "--code", code, src}
+		},
+		"python": func(code string) []string {
+			return []string{py, "--relay-url", url, "--transit-helper", hint, "send", "--no-listen", "--hide-progress", "--code", code, src}
+		},
+	}
+	recv := map[string]func(code, out string) []string{
+		"wh": func(code, out string) []string {
+			return []string{wh, "receive", "--relay-url", url, "--transit-helper", hint, "--no-listen", "--hide-progress", "--accept-file", "-o", out, code}
+		},
+		"python": func(code, out string) []string {
+			return []string{py, "--relay-url", url, "--transit-helper", hint, "receive", "--no-listen", "--hide-progress", "--accept-file", "-o", out, code}
+		},
+	}
+	nameplate := 500
+	for _, pair := range [][2]string{{"wh", "wh"}, {"python", "python"}} {
+		b.Run(pair[0]+"-to-"+pair[1], func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				nameplate++
+				code := fmt.Sprintf("%d-benchmark-file", nameplate)
+				out := filepath.Join(dir, fmt.Sprintf("out-%d.bin", nameplate))
+				ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second) // safety net
+				var wg sync.WaitGroup
+				var serr, rerr error
+				s, r := send[pair[0]](code), recv[pair[1]](code, out)
+				wg.Add(2)
+				go func() { defer wg.Done(); _, serr = cliRun(ctx, s[0], s[1:]...) }()
+				go func() { defer wg.Done(); _, rerr = cliRun(ctx, r[0], r[1:]...) }()
+				wg.Wait()
+				cancel()
+				if serr != nil || rerr != nil {
+					b.Fatalf("send: %v\nreceive: %v", serr, rerr)
+				}
+				got, err := os.ReadFile(out)
+				if err != nil || !bytes.Equal(got, data) {
+					b.Fatalf("received %d bytes (%v)", len(got), err)
+				}
+				os.Remove(out)
+			}
+		})
+	}
+}
