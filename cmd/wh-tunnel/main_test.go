@@ -206,10 +206,16 @@ func TestCLIEndToEnd(t *testing.T) {
 			done <- run(ctx, []string{"--json", "--relay-url", mb.URL(), "--transit-helper", "", "-L", "x=0:127.0.0.1:9"}, env(), strings.NewReader(""), pw, io.Discard)
 		}()
 		code := evs.wait(t, "code-allocated")["code"].(string)
+		// The joining side types the code ("-") and confirms the verifier.
 		var errb bytes.Buffer
-		got := run(ctx, []string{"--relay-url", mb.URL(), "--transit-helper", "", "-R", "x=0:127.0.0.1:9", code}, env(), strings.NewReader(""), io.Discard, &errb)
+		got := run(ctx, []string{"--verify", "--relay-url", mb.URL(), "--transit-helper", "", "-R", "x=0:127.0.0.1:9", "-"}, env(), strings.NewReader(code+"\nyes\n"), io.Discard, &errb)
 		if got != exitFailure || !strings.Contains(errb.String(), "cannot dilate yet") {
 			t.Fatalf("joining side: exit %d, %q", got, errb.String())
+		}
+		for _, want := range []string{"Enter the wormhole code: ", "Verifier ", "Does the peer show the same?"} {
+			if !strings.Contains(errb.String(), want) {
+				t.Errorf("joining side did not print %q: %q", want, errb.String())
+			}
 		}
 		if a := <-done; a != exitFailure {
 			t.Fatalf("allocating side: exit %d", a)
@@ -292,4 +298,28 @@ func echoServer(t *testing.T) (int, func()) {
 		}
 	}()
 	return ln.Addr().(*net.TCPAddr).Port, func() { ln.Close(); wg.Wait() }
+}
+
+// Answering "no" to --verify ends with exit code 3 before any forwarding.
+func TestVerifyRejected(t *testing.T) {
+	mb := mailboxtest.Start(t)
+	ctxA, cancelA := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancelA()
+	pr, pw := io.Pipe()
+	evs := watchJSON(pr)
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctxA, []string{"--json", "--relay-url", mb.URL(), "--transit-helper", "", "--listen-addr", "127.0.0.1:0", "-L", "x=0:127.0.0.1:9"}, env(), strings.NewReader(""), pw, io.Discard)
+		pw.Close()
+	}()
+	code := evs.wait(t, "code-allocated")["code"].(string)
+	ctxB, cancelB := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancelB()
+	var errb bytes.Buffer
+	got := run(ctxB, []string{"--verify", "--relay-url", mb.URL(), "--transit-helper", "", "-R", "x=0:127.0.0.1:9", code}, env(), strings.NewReader("no\n"), io.Discard, &errb)
+	if got != exitWrongCode || !strings.Contains(errb.String(), "verifier rejected") {
+		t.Fatalf("exit %d, %q", got, errb.String())
+	}
+	cancelA()
+	<-done
 }
