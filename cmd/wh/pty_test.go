@@ -80,6 +80,7 @@ func TestInteractiveCompletion(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	start := time.Now()
 	waitScreen("Enter receive wormhole code: ")
 	// The server may not list nameplate 73 until the sender's claim lands:
 	// press Tab again (bounded) until the nameplate completes.
@@ -88,11 +89,13 @@ func TestInteractiveCompletion(t *testing.T) {
 		typeKeys("\t")
 		time.Sleep(200 * time.Millisecond)
 	}
+	t.Logf("nameplate completed after %v", time.Since(start))
 	waitScreen("code: 73-")
 	typeKeys("opu\t")
 	waitScreen("73-opulent-")
 	typeKeys("prec\t")
 	waitScreen("73-opulent-preclude")
+	t.Logf("words completed after %v", time.Since(start))
 	typeKeys("\r")
 
 	var code int
@@ -112,5 +115,48 @@ func TestInteractiveCompletion(t *testing.T) {
 	}
 	if strings.Contains(errb.String(), "you can use <Tab>") {
 		t.Errorf("Tab was used, but the note was printed: %s", errb.String())
+	}
+}
+
+// TestInteractiveCtrlC: Ctrl-C at the code prompt aborts with exit 130 and
+// leaves the terminal in its original (cooked, echoing) mode.
+func TestInteractiveCtrlC(t *testing.T) {
+	mb := interop.StartPythonMailbox(t)
+	ctx := testCtx(t)
+	master, slave := openPTY(t)
+	defer master.Close()
+	before, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var screen syncBuffer
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		_, _ = io.Copy(&screen, master)
+	}()
+	var errb syncBuffer
+	e := &env{stdin: slave, stdout: slave, stderr: &errb, getenv: safeGetenv,
+		stdinFd: int(slave.Fd()), slowNotice: time.Second}
+	recvDone := make(chan int, 1)
+	go func() { recvDone <- run(ctx, e, []string{"receive", "--relay-url", mb.URL()}) }()
+	for i := 0; i < 300 && !strings.Contains(screen.String(), "code: "); i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, err := master.Write([]byte("12\x03")); err != nil {
+		t.Fatal(err)
+	}
+	code := <-recvDone
+	after, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+	<-readDone
+	if code != exitInterrupted || !strings.Contains(errb.String(), "Interrupted.") || !strings.Contains(screen.String(), "12^C") {
+		t.Fatalf("exit %d, screen %q, stderr %q", code, screen.String(), errb.String())
+	}
+	if after.Lflag != before.Lflag || after.Lflag&unix.ECHO == 0 {
+		t.Fatalf("terminal mode not restored: lflag %#x, was %#x", after.Lflag, before.Lflag)
 	}
 }
