@@ -45,7 +45,9 @@ func TestWithGoServer(t *testing.T) {
 	relay := fmt.Sprintf("tcp:127.0.0.1:%d", rport)
 
 	ws, wr := both(
-		func() result { return runWH(ctx, "", "send", "--relay-url", url, "--code", "91-foo-bar", "--text", "hi") },
+		func() result {
+			return runWH(ctx, "", "send", "--relay-url", url, "--code", "91-foo-bar", "--text", "hi")
+		},
 		func() result { return runWH(ctx, "", "receive", "--relay-url", url, "91-foo-bar") },
 	)
 	for _, r := range []result{ws, wr} {
