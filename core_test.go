@@ -687,3 +687,32 @@ func TestCloseInterrupted(t *testing.T) {
 }
 
 func waitTimeout() <-chan time.Time { return time.After(10 * time.Second) }
+
+func TestTimingJSON(t *testing.T) {
+	var tl timingLog
+	i := tl.add("pake1", map[string]any{"waiting": "crypto"})
+	tl.finish(i, map[string]any{"extra": 1})
+	tl.add("rx", nil)
+	b, err := json.Marshal(tl.snapshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []map[string]any
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0]["name"] != "pake1" || got[1]["stop"] != nil {
+		t.Fatalf("%s", b)
+	}
+	d := got[0]["details"].(map[string]any)
+	if d["waiting"] != "crypto" || d["extra"] != float64(1) {
+		t.Fatalf("%s", b)
+	}
+	start, stop := got[0]["start"].(float64), got[0]["stop"].(float64)
+	if start < 1e9 || stop < start {
+		t.Fatalf("times %v %v", start, stop)
+	}
+	if _, ok := got[1]["details"].(map[string]any); !ok {
+		t.Fatalf("details must be an object: %s", b)
+	}
+}

@@ -9,7 +9,7 @@ of order. Several wormholes (by name "w") can live in one process.
 Commands: create {versions}, allocate {length}, set_code {code},
 get_code, get_unverified_key, get_verifier, get_versions, send {data},
 get_message, derive_key {purpose, length}, close,
-handshake (two wormholes in-process: allocate, set_code, one message each
+handshake {code} (two wormholes in-process: set_code, one message each
 way, close both; for benchmarks), quit.
 """
 import json
@@ -61,8 +61,8 @@ class Peer(LineReceiver):
             return {}
         if name == "handshake":
             t0 = time.time()
-            yield self.handshake()
-            return {"seconds": time.time() - t0}
+            inner = yield self.handshake(c["code"])
+            return {"seconds": time.time() - t0, "code_to_message": inner}
         if name == "create":
             self.w[c["w"]] = wormhole.create(APPID, RELAY, reactor,
                                              versions=c.get("versions", {}))
@@ -102,19 +102,26 @@ class Peer(LineReceiver):
         raise ValueError("unknown command %r" % (name,))
 
     @defer.inlineCallbacks
-    def handshake(self):
+    def handshake(self, code):
+        """Two wormholes in this process exchange one message each way.
+        Returns the seconds from "code known" (both connected, set_code)
+        to the first message decrypted."""
         a = wormhole.create(APPID, RELAY, reactor)
         b = wormhole.create(APPID, RELAY, reactor)
-        a.allocate_code(2)
-        code = yield a.get_code()
+        yield a.get_welcome()
+        yield b.get_welcome()
+        t0 = time.time()
+        a.set_code(code)
         b.set_code(code)
         a.send_message(b"ping")
-        b.send_message(b"pong")
         m1 = yield b.get_message()
+        t1 = time.time()
+        b.send_message(b"pong")
         m2 = yield a.get_message()
         assert (m1, m2) == (b"ping", b"pong"), (m1, m2)
         yield a.close()
         yield b.close()
+        return t1 - t0
 
 
 stdio.StandardIO(Peer())
