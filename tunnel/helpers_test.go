@@ -195,11 +195,11 @@ func hashOf(n int64) [32]byte {
 // waitFor polls cond (bounded) for things reported asynchronously.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for range 2000 {
+	for range 6000 { // a safety net of about a minute
 		if cond() {
 			return
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("timed out waiting for %s", what)
 }
