@@ -108,7 +108,21 @@
 //     (NAME=...) to pair with fowl, whose names cannot contain ':'.
 //   - A -R spec may not name a bind address: that is the listener's choice.
 //
+// Forwarded connections ride on Dilation subchannels, so they survive a
+// lost Dilation connection: Dilation reconnects and retransmits unacked
+// records (tested by cutting the relay path mid-transfer).
+//
+// Half-close towards a fowl peer: when fowl closes the subchannel after
+// its local server finished, we half-close our local connection; a local
+// client that never closes its own side keeps that connection until it
+// does (between wh-tunnel peers this is exactly TCP's half-close).
+//
+// Not verified against a running fowl: fowl needs Python magic-wormhole
+// >= 0.20, which this project's machines do not have (Debian ships
+// 0.12). The msgpack encoding is checked byte for byte against Python's
+// msgpack, and the message flow against fowl's source as cited above.
+//
 // Everything is bounded: control messages by their 16-bit length, msgpack
 // nesting and counts by the input size, handshakes by timeouts, copies by
-// fixed buffers.
+// fixed buffers, concurrent connections by Options.MaxConnections.
 package tunnel
