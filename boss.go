@@ -660,6 +660,13 @@ func (w *Wormhole) terminate(mood string) {
 	if err := w.mb.Close(); err != nil {
 		w.log.Debug("closing the mailbox client", "err", err)
 	}
+	// Python's Terminator stops the Dilator after the mailbox connection.
+	w.mu.Lock()
+	d := w.dilation
+	w.mu.Unlock()
+	if d != nil {
+		_ = d.Close()
+	}
 	w.wg.Wait()
 
 	w.mu.Lock()

@@ -31,6 +31,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/wormhole-go/wormhole/dilate"
 	"github.com/wormhole-go/wormhole/pake"
 )
 
@@ -126,6 +127,9 @@ type Wormhole struct {
 	dilQ    [][]byte
 
 	ev *eventQueue
+
+	dilateMu sync.Mutex       // serialises Dilate
+	dilation *dilate.Dilation // guarded by mu
 }
 
 // outMsg is one message for the mailbox.
