@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wormhole-go/wormhole/rendezvous"
 	"github.com/wormhole-go/wormhole/rendezvous/mailboxtest"
@@ -264,4 +265,54 @@ func TestGoGoCloseErrors(t *testing.T) {
 			t.Fatalf("New: %v", err)
 		}
 	})
+}
+
+// TestCloseServerGone: the server disappears for good; Close with a
+// deadline still returns (lonely, interrupted) and every goroutine ends
+// (goleak in TestMain).
+func TestCloseServerGone(t *testing.T) {
+	ctx := testCtx(t)
+	srv := mailboxtest.Start(t)
+	w := mustNew(t, ctx, liveOpts(srv.URL()))
+	if err := w.SetCode("31-gone"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := waitFor(ctx, w, func() (bool, bool) { return true, w.mailboxOpen }); err != nil {
+		t.Fatal(err)
+	}
+	srv.Close()
+	pending := make(chan error, 1)
+	go func() { _, err := w.Verifier(ctx); pending <- err }()
+	cctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	err := w.Close(cctx)
+	if !errors.Is(err, ErrLonely) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("close: %v", err)
+	}
+	if err := <-pending; !errors.Is(err, ErrLonely) {
+		t.Fatalf("pending verifier: %v", err)
+	}
+}
+
+// TestCloseDuringInput closes while the user is still typing the code.
+func TestCloseDuringInput(t *testing.T) {
+	ctx := testCtx(t)
+	srv := mailboxtest.Start(t)
+	w := mustNew(t, ctx, liveOpts(srv.URL()))
+	in, err := w.InputCode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.RefreshNameplates(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(ctx); !errors.Is(err, ErrLonely) {
+		t.Fatal(err)
+	}
+	if err := in.ChooseNameplate("5"); !errors.Is(err, ErrLonely) {
+		t.Fatalf("choose after close: %v", err)
+	}
+	if err := in.WhenWordlistAvailable(ctx); !errors.Is(err, ErrLonely) {
+		t.Fatalf("wordlist after close: %v", err)
+	}
 }
