@@ -329,12 +329,14 @@ func serve(ctx context.Context, s *session, ui *ui) int {
 	// fowl's orderly close: both sides send {"closing": n}, then close.
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	if err := s.sayClosing(sctx); err == nil && !peerFirst {
+		again, stopWatching := second(ctx)
 		select {
 		case <-s.closing:
 		case <-sctx.Done():
 			ui.printf("No answer from the peer.\n")
-		case <-second(ctx):
+		case <-again:
 		}
+		stopWatching()
 	}
 	cancel()
 	stopTun()
@@ -350,23 +352,25 @@ func serve(ctx context.Context, s *session, ui *ui) int {
 }
 
 // second returns a channel closed on a second interrupt (the first one
-// already cancelled ctx).
-func second(ctx context.Context) <-chan struct{} {
+// already cancelled ctx), and a func that stops watching.
+func second(ctx context.Context) (<-chan struct{}, func()) {
 	ch := make(chan struct{})
 	if ctx.Err() == nil {
-		return ch // never: we were not interrupted
+		return ch, func() {} // never: we were not interrupted
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt)
+	stop, done := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(done)
 		defer signal.Stop(sig)
 		select {
 		case <-sig:
 			close(ch)
-		case <-time.After(6 * time.Second):
+		case <-stop:
 		}
 	}()
-	return ch
+	return ch, func() { close(stop); <-done }
 }
 
 // mirrorFlags is what the peer must type to pair with our forwards.
