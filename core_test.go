@@ -157,6 +157,17 @@ func TestFakeExchange(t *testing.T) {
 			t.Errorf("order pake=%d version=%d 0=%d in %q", p, v, z, log)
 		}
 	}
+	// App messages wait for the first decrypted peer message: a side's "0"
+	// is stored only after the peer's version (the first thing it can
+	// decrypt) was, and its release follows the peer's pake.
+	for _, p := range [][2]string{{a.Side(), b.Side()}, {b.Side(), a.Side()}} {
+		if slices.Index(log, p[0]+" add 0") < slices.Index(log, p[1]+" add version") {
+			t.Errorf("%s sent 0 before %s's version: %q", p[0], p[1], log)
+		}
+		if slices.Index(log, p[0]+" release 1") < slices.Index(log, p[1]+" add pake") {
+			t.Errorf("%s released before any peer message: %q", p[0], log)
+		}
+	}
 	if len(a.Timing()) == 0 {
 		t.Error("no timing events")
 	}
