@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -206,5 +208,56 @@ func TestPythonMailboxRestart(t *testing.T) {
 	}
 	if m, err := pyClose(ctx); err != nil || m["result"] != "happy" {
 		t.Fatalf("python close: %v %v", m, err)
+	}
+}
+
+// TestPythonInputHelper: Python allocates; Go types the code with the
+// input helper, completing the nameplate from the Python server's list and
+// the words from the word list.
+func TestPythonInputHelper(t *testing.T) {
+	ctx := testCtx(t)
+	mbx := interop.StartPythonMailbox(t)
+	py := startPyPeer(t, mbx.URL(), pyAppID)
+	py.must(ctx, map[string]any{"cmd": "create", "w": "p"})
+	code := py.must(ctx, map[string]any{"cmd": "allocate", "w": "p", "length": 2})["code"].(string)
+	np, words, _ := strings.Cut(code, "-")
+	w1, w2, _ := strings.Cut(words, "-")
+
+	w := mustNew(t, ctx, liveOpts(mbx.URL()))
+	in, err := w.InputCode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.RefreshNameplates(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := in.NameplateCompletions(""); err != nil || !slices.Contains(c, np+"-") {
+		t.Fatalf("nameplate completions %q %v", c, err)
+	}
+	if err := in.ChooseNameplate(np); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.WhenWordlistAvailable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := in.WordCompletions(w1[:2]); err != nil || !slices.Contains(c, w1+"-") {
+		t.Fatalf("word completions %q %v", c, err)
+	}
+	if c, err := in.WordCompletions(w1 + "-" + w2[:2]); err != nil || !slices.Contains(c, w1+"-"+w2) {
+		t.Fatalf("word completions %q %v", c, err)
+	}
+	if err := in.ChooseWords(w1 + "-" + w2); err != nil {
+		t.Fatal(err)
+	}
+	py.must(ctx, map[string]any{"cmd": "send", "w": "p", "hex": hex.EncodeToString([]byte("typed"))})
+	if got, err := w.Receive(ctx); err != nil || string(got) != "typed" {
+		t.Fatalf("received %q %v", got, err)
+	}
+	pyClose := py.start(map[string]any{"cmd": "close", "w": "p"})
+	if err := w.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := pyClose(ctx); err != nil || m["result"] != "happy" {
+		t.Fatalf("python close %v %v", m, err)
 	}
 }
