@@ -35,14 +35,23 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	fs.SetOutput(io.Discard)
 	sizeMiB := fs.Int("size", 64, "")
 	relayOnly := fs.Bool("relay-only", false, "")
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 || *sizeMiB < 0 || *sizeMiB > 1<<14 {
-		fmt.Fprintf(stderr, "wh-tunnel demo: usage: wh-tunnel demo [--size MiB] [--relay-only] (%v)\n", err)
+	directOnly := fs.Bool("direct-only", false, "")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 || *sizeMiB < 0 || *sizeMiB > 1<<14 || (*relayOnly && *directOnly) {
+		fmt.Fprintf(stderr, "wh-tunnel demo: usage: wh-tunnel demo [--size MiB] [--relay-only | --direct-only] (%v)\n", err)
 		return exitUsage
 	}
+	mode := pathAny
+	switch {
+	case *relayOnly:
+		mode = pathRelay
+	case *directOnly:
+		mode = pathDirect
+	}
+	_ = getenv
 	say := func(format string, a ...any) { fmt.Fprintf(stdout, format, a...) }
 	say("wh-tunnel demo: a mailbox server, a transit relay, an HTTP service and two\n" +
 		"peers, all in this process on 127.0.0.1; no other network is used.\n")
-	res, err := demo(ctx, int64(*sizeMiB)<<20, *relayOnly, say)
+	res, err := demo(ctx, int64(*sizeMiB)<<20, mode, say)
 	if err != nil {
 		fmt.Fprintf(stderr, "wh-tunnel demo: %v\n", err)
 		var ee *exitError
@@ -66,8 +75,15 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	return exitOK
 }
 
+// Which Dilation paths the demo offers.
+const (
+	pathAny    = iota // direct hints and the relay; the first to connect wins
+	pathRelay         // no listeners: only the relay
+	pathDirect        // no relay
+)
+
 // demo runs the whole thing and checks every byte.
-func demo(ctx context.Context, size int64, relayOnly bool, say func(string, ...any)) (*demoResult, error) {
+func demo(ctx context.Context, size int64, mode int, say func(string, ...any)) (*demoResult, error) {
 	res := &demoResult{bytes: size}
 	// Mailbox server.
 	mbl, err := net.Listen("tcp", "127.0.0.1:0")
@@ -118,7 +134,11 @@ func demo(ctx context.Context, size int64, relayOnly bool, say func(string, ...a
 	defer l1b.Close()
 	base := peerConfig{
 		appID: defaultAppID, relayURL: res.mailbox, transit: res.relay, codeLength: 2,
-		noListen: relayOnly, listenAddr: "127.0.0.1:0",
+		noListen: mode == pathRelay, listenAddr: "127.0.0.1:0",
+	}
+	if mode == pathDirect {
+		base.transit = ""
+		res.relay += " (running, not offered: --direct-only)"
 	}
 	ca, cb := base, base
 	ca.forwards, ca.l1 = []tunnel.Forward{fa}, l1a

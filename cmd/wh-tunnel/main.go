@@ -64,7 +64,7 @@ Usage:
   wh-tunnel [flags]              allocate a code, print it, wait for the peer
   wh-tunnel [flags] CODE         join the peer that printed CODE
   wh-tunnel [flags] -            type the code (read a line from stdin)
-  wh-tunnel demo [--size N] [--no-listen]
+  wh-tunnel demo [--size MiB] [--relay-only | --direct-only]
                                  run both peers, a mailbox and a relay on
                                  loopback and move data through a forward
 

@@ -119,21 +119,27 @@ func TestRenderQR(t *testing.T) {
 }
 
 func TestDemo(t *testing.T) {
-	for _, relayOnly := range []bool{false, true} {
-		t.Run(fmt.Sprintf("relayOnly=%v", relayOnly), func(t *testing.T) {
+	for _, c := range []struct {
+		mode int
+		want string // in both sides' path
+	}{{pathAny, ""}, {pathRelay, "relay tcp:"}, {pathDirect, "127.0.0.1:"}} {
+		t.Run(fmt.Sprintf("mode=%d", c.mode), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
-			res, err := demo(ctx, 8<<20, relayOnly, func(string, ...any) {})
+			res, err := demo(ctx, 8<<20, c.mode, func(string, ...any) {})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.code == "" || !strings.HasPrefix(res.mailbox, "ws://127.0.0.1:") || res.down <= 0 || res.up <= 0 {
+			if res.code == "" || !strings.HasPrefix(res.mailbox, "ws://127.0.0.1:") || res.down <= 0 || res.up <= 0 || res.path == "" {
 				t.Fatalf("%+v", res)
 			}
-			// Without --relay-only either path may win the race (each side
-			// dials its own relay at once, as Python does).
-			if res.path == "" || (relayOnly && strings.Count(res.path, "relay tcp:") != 2) {
-				t.Fatalf("relayOnly=%v but path %q", relayOnly, res.path)
+			// Without a restriction either path may win the race (each
+			// side dials its own relay at once, as Python does).
+			if strings.Count(res.path, c.want) < 2 || (c.mode == pathDirect && strings.Contains(res.path, "relay")) {
+				t.Fatalf("mode %d: path %q", c.mode, res.path)
+			}
+			if _, ok := any(&wormhole.Wormhole{}).(dilater); ok && res.l1Mode != "mailbox (dilate-N phases)" {
+				t.Fatalf("L1 %q", res.l1Mode)
 			}
 		})
 	}
