@@ -9,10 +9,12 @@ import (
 	"testing"
 	"time"
 
+	wormhole "github.com/wormhole-go/wormhole"
 	"github.com/wormhole-go/wormhole/dilate"
 	"github.com/wormhole-go/wormhole/dilate/dilatetest"
 	"github.com/wormhole-go/wormhole/netx"
 	"github.com/wormhole-go/wormhole/relay/relaytest"
+	"github.com/wormhole-go/wormhole/rendezvous/mailboxtest"
 	"github.com/wormhole-go/wormhole/tunnel"
 )
 
@@ -112,4 +114,73 @@ func TestSurvivesDilationReconnect(t *testing.T) {
 	if px.Accepted() < 4 {
 		t.Fatalf("proxy accepted %d connections: no reconnect happened", px.Accepted())
 	}
+}
+
+// dilater is (*wormhole.Wormhole).Dilate, checked at run time so this
+// test file builds against a wormhole package that does not have it yet.
+type dilater interface {
+	Dilate(ctx context.Context, opts dilate.Options) (*dilate.Dilation, error)
+}
+
+func init() {
+	if _, ok := any((*wormhole.Wormhole)(nil)).(dilater); ok {
+		extraSessionKinds = append(extraSessionKinds, sessionMaker{"wormhole", wormholePair})
+	}
+}
+
+// wormholePair is the real thing between two Go peers: our mailbox
+// server, a code, SPAKE2, then Dilation with its L1 records as dilate-N
+// mailbox phases, L2 on loopback.
+func wormholePair(t *testing.T) (tunnel.Session, tunnel.Session) {
+	t.Helper()
+	mb := mailboxtest.Start(t, mailboxtest.WithMemoryStore())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	opts := wormhole.Options{
+		AppID: "meejah.ca/wormhole/forward", RendezvousURL: mb.URL(),
+		Dilation: &wormhole.DilationVersion{CanDilate: dilate.Versions(), Abilities: []map[string]any{{"type": "direct-tcp-v1"}}},
+	}
+	wa, err := wormhole.New(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wb, err := wormhole.New(ctx, opts)
+	if err != nil {
+		wa.Close(ctx)
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer ccancel()
+		wa.Close(cctx)
+		wb.Close(cctx)
+	})
+	code, err := wa.AllocateCode(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wb.SetCode(code); err != nil {
+		t.Fatal(err)
+	}
+	type res struct {
+		d   *dilate.Dilation
+		err error
+	}
+	ch := make(chan res, 2)
+	for _, w := range []*wormhole.Wormhole{wa, wb} {
+		go func() {
+			d, err := any(w).(dilater).Dilate(ctx, dilate.Options{ListenAddr: "127.0.0.1:0"})
+			ch <- res{d, err}
+		}()
+	}
+	var ds []*dilate.Dilation
+	for range 2 {
+		r := <-ch
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		ds = append(ds, r.d)
+		t.Cleanup(func() { r.d.Close() })
+	}
+	return ds[0], ds[1]
 }
