@@ -146,6 +146,7 @@ type Tunnel struct {
 	started atomic.Bool
 	session Session // set by Run before any goroutine starts
 	active  atomic.Int64
+	bufs    sync.Pool // *[]byte of BufferSize
 	nextID  atomic.Int64
 
 	mu       sync.Mutex
@@ -837,8 +838,13 @@ func (t *Tunnel) pump(cs *connState, fs *fwdState, tcp, sc net.Conn) string {
 		sc.Close()
 	})
 	copyDir := func(dst, src net.Conn, a, b *atomic.Int64) {
-		buf := make([]byte, t.opts.BufferSize)
-		_, err := io.CopyBuffer(countWriter{w: dst, a: a, b: b}, onlyReader{src}, buf)
+		bp, _ := t.bufs.Get().(*[]byte)
+		if bp == nil {
+			buf := make([]byte, t.opts.BufferSize)
+			bp = &buf
+		}
+		_, err := io.CopyBuffer(countWriter{w: dst, a: a, b: b}, onlyReader{src}, *bp)
+		t.bufs.Put(bp)
 		if err == nil {
 			err = closeWrite(dst)
 		}

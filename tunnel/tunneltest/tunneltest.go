@@ -206,10 +206,11 @@ func (a Addr) String() string { return a.Side + "/" + a.Subprotocol }
 // half is one direction of a conn.
 type half struct {
 	mu      sync.Mutex
-	buf     []byte
-	eof     bool // writer half-closed
-	rclosed bool // reader closed: writes fail
-	wclosed bool // writer closed or aborted
+	data    []byte // BufferSize backing array, allocated on first write
+	off, n  int    // unread bytes are data[off:off+n]
+	eof     bool   // writer half-closed
+	rclosed bool   // reader closed: writes fail
+	wclosed bool   // writer closed or aborted
 	aborted bool
 	notify  chan struct{}
 }
@@ -275,11 +276,12 @@ func (c *Conn) Read(p []byte) (int, error) {
 			h.mu.Unlock()
 			return 0, c.opErr("read", net.ErrClosed)
 		}
-		if len(h.buf) > 0 {
-			n := copy(p, h.buf)
-			h.buf = h.buf[n:]
-			if len(h.buf) == 0 {
-				h.buf = nil
+		if h.n > 0 {
+			n := copy(p, h.data[h.off:h.off+h.n])
+			h.off += n
+			h.n -= n
+			if h.n == 0 {
+				h.off = 0
 			}
 			h.kick()
 			h.mu.Unlock()
@@ -322,9 +324,17 @@ func (c *Conn) Write(p []byte) (int, error) {
 			h.mu.Unlock()
 			return n, c.opErr("write", errors.New("peer closed"))
 		}
-		if room := BufferSize - len(h.buf); room > 0 {
+		if room := BufferSize - h.n; room > 0 {
+			if h.data == nil {
+				h.data = make([]byte, BufferSize)
+			}
 			k := min(room, len(p)-n)
-			h.buf = append(h.buf, p[n:n+k]...)
+			if h.off+h.n+k > BufferSize {
+				copy(h.data, h.data[h.off:h.off+h.n])
+				h.off = 0
+			}
+			copy(h.data[h.off+h.n:], p[n:n+k])
+			h.n += k
 			n += k
 			h.kick()
 			if n == len(p) {
@@ -361,7 +371,7 @@ func (c *Conn) Close() error {
 		h := c.r
 		h.mu.Lock()
 		h.rclosed = true
-		h.buf = nil
+		h.data, h.off, h.n = nil, 0, 0
 		h.kick()
 		h.mu.Unlock()
 		c.s.mu.Lock()
