@@ -488,3 +488,64 @@ func TestIPv6Forward(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Several forwards at once, in both directions: A has -L web and -R echo,
+// B the mirrors. HTTP goes through A's listener, echo through B's.
+func TestSeveralForwardsBothWays(t *testing.T) {
+	forEachSession(t, func(t *testing.T, mk sessionMaker) {
+		httpPort, echoPort := startHTTP(t), startEcho(t)
+		web := fmt.Sprintf("web=0:127.0.0.1:%d", httpPort)
+		echo := fmt.Sprintf("echo=0:127.0.0.1:%d", echoPort)
+		sa, sb := mk.make(t)
+		a := startPeer(t, sa, mustParse(t, tunnel.Local, web), mustParse(t, tunnel.Remote, echo))
+		b := startPeer(t, sb, mustParse(t, tunnel.Remote, web), mustParse(t, tunnel.Local, echo))
+		wst, err := a.t.WaitReady(tctx(t), "web")
+		if err != nil {
+			t.Fatal(err)
+		}
+		est, err := b.t.WaitReady(tctx(t), "echo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, 20)
+		for i := range 10 {
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				errs <- echoOnce(est.Addr, i, 50_000)
+			}()
+			go func() {
+				defer wg.Done()
+				client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+				resp, err := client.Get(fmt.Sprintf("http://%s/?n=%d", wst.Addr, 70_000+i))
+				if err != nil {
+					errs <- err
+					return
+				}
+				h := sha256.New()
+				io.Copy(h, resp.Body)
+				resp.Body.Close()
+				if [32]byte(h.Sum(nil)) != hashOf(int64(70_000+i)) {
+					errs <- fmt.Errorf("http %d: body differs", i)
+					return
+				}
+				errs <- nil
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, p := range []*peer{a, b} {
+			for _, st := range p.t.Stats() {
+				if st.Total != 10 {
+					t.Errorf("%s %s: %d connections, want 10", st.Forward.Dir, st.Forward.Name, st.Total)
+				}
+			}
+		}
+	})
+}
