@@ -2,6 +2,8 @@ package dilate
 
 import (
 	"context"
+
+	"github.com/wormhole-go/wormhole/hints"
 	"net"
 	"sort"
 	"strconv"
@@ -25,6 +27,7 @@ type connector struct {
 	won    bool
 	dialed map[string]bool // addresses already tried (direct and relay)
 	direct bool            // a direct attempt was made
+	ln     net.Listener
 }
 
 func (d *Dilation) newConnector(gen int, leader bool) *connector {
@@ -32,29 +35,42 @@ func (d *Dilation) newConnector(gen int, leader bool) *connector {
 	return &connector{d: d, gen: gen, leader: leader, ctx: ctx, cancel: cancel, dialed: map[string]bool{}}
 }
 
-func (c *connector) stop() { c.cancel() }
+// stop cancels every attempt and closes the listener before returning, so
+// that the next generation can listen on the same fixed address.
+func (c *connector) stop() {
+	c.cancel()
+	c.mu.Lock()
+	ln := c.ln
+	c.ln = nil
+	c.mu.Unlock()
+	if ln != nil {
+		ln.Close()
+	}
+}
 
 // start listens, publishes hints and dials own relays. Runs on the manager
 // goroutine; blocking work happens on new goroutines.
 func (c *connector) start() {
 	d := c.d
-	var hints []Hint
+	var hs []hints.Hint
 	if !d.opts.NoListen {
 		ln, err := net.Listen("tcp", d.opts.ListenAddr)
 		if err != nil {
 			d.log.Warn("dilate: cannot listen", "addr", d.opts.ListenAddr, "err", err)
 		} else {
-			context.AfterFunc(c.ctx, func() { ln.Close() })
-			hints = append(hints, d.directHints(ln.Addr().(*net.TCPAddr))...)
+			c.mu.Lock()
+			c.ln = ln
+			c.mu.Unlock()
+			hs = append(hs, d.directHints(ln.Addr().(*net.TCPAddr))...)
 			d.wg.Add(1)
 			go c.acceptLoop(ln)
 		}
 	}
 	for _, r := range d.relays {
-		hints = append(hints, r)
+		hs = append(hs, r)
 	}
-	if len(hints) > 0 {
-		d.sendL1(l1Record{Type: l1Hints, Hints: hints})
+	if len(hs) > 0 {
+		d.sendL1(l1Record{Type: l1Hints, Hints: hs})
 	}
 	for _, r := range d.relays {
 		c.dialRelay(r, 0)
@@ -62,9 +78,9 @@ func (c *connector) start() {
 }
 
 // directHints lists what to publish for a listener bound to addr.
-func (d *Dilation) directHints(addr *net.TCPAddr) []Hint {
+func (d *Dilation) directHints(addr *net.TCPAddr) []hints.Hint {
 	port := addr.Port
-	var hs []Hint
+	var hs []hints.Hint
 	if len(d.opts.AdvertiseAddrs) > 0 {
 		for _, a := range d.opts.AdvertiseAddrs {
 			host, p, err := net.SplitHostPort(a)
@@ -75,12 +91,12 @@ func (d *Dilation) directHints(addr *net.TCPAddr) []Hint {
 			if err != nil {
 				continue
 			}
-			hs = append(hs, Hint{Type: HintDirectTCP, Hostname: host, Port: pn})
+			hs = append(hs, hints.DirectTCPV1{Hostname: host, Port: pn})
 		}
 		return hs
 	}
 	if !addr.IP.IsUnspecified() {
-		return []Hint{{Type: HintDirectTCP, Hostname: addr.IP.String(), Port: port}}
+		return []hints.Hint{hints.DirectTCPV1{Hostname: addr.IP.String(), Port: port}}
 	}
 	// Like py:ipaddrs.py: every non-loopback IPv4 address, 127.0.0.1 only
 	// if nothing else exists (or IncludeLoopback is set).
@@ -90,10 +106,10 @@ func (d *Dilation) directHints(addr *net.TCPAddr) []Hint {
 		if !ok || ipn.IP.To4() == nil || ipn.IP.IsLoopback() {
 			continue
 		}
-		hs = append(hs, Hint{Type: HintDirectTCP, Hostname: ipn.IP.String(), Port: port})
+		hs = append(hs, hints.DirectTCPV1{Hostname: ipn.IP.String(), Port: port})
 	}
 	if len(hs) == 0 || d.opts.IncludeLoopback {
-		hs = append(hs, Hint{Type: HintDirectTCP, Hostname: "127.0.0.1", Port: port})
+		hs = append(hs, hints.DirectTCPV1{Hostname: "127.0.0.1", Port: port})
 	}
 	return hs
 }
@@ -111,17 +127,24 @@ func (c *connector) acceptLoop(ln net.Listener) {
 }
 
 // addHints handles the peer's connection-hints (manager goroutine).
-func (c *connector) addHints(hints []Hint) {
-	sort.SliceStable(hints, func(i, j int) bool { return hints[i].Priority > hints[j].Priority })
-	var relays []Hint
-	for _, h := range hints {
-		switch h.Type {
-		case HintDirectTCP:
-			c.dial(h.Addr(), false, 0, "direct tcp:"+h.Addr())
+func (c *connector) addHints(hs []hints.Hint) {
+	prio := func(h hints.Hint) float64 {
+		if p, ok := h.(hints.Prioritized); ok {
+			return p.HintPriority()
+		}
+		return 0
+	}
+	hs = append([]hints.Hint(nil), hs...)
+	sort.SliceStable(hs, func(i, j int) bool { return prio(hs[i]) > prio(hs[j]) })
+	var relays []hints.RelayV1
+	for _, h := range hs {
+		switch h := h.(type) {
+		case hints.DirectTCPV1:
+			c.dial(h.Addr(), false, 0, "direct "+h.String())
 			c.mu.Lock()
 			c.direct = true
 			c.mu.Unlock()
-		case HintRelay:
+		case hints.RelayV1:
 			relays = append(relays, h)
 		}
 	}
@@ -136,9 +159,11 @@ func (c *connector) addHints(hints []Hint) {
 	}
 }
 
-func (c *connector) dialRelay(r Hint, delay time.Duration) {
+func (c *connector) dialRelay(r hints.RelayV1, delay time.Duration) {
 	for _, h := range r.Hints {
-		c.dial(h.Addr(), true, delay, "relay tcp:"+h.Addr())
+		if d, ok := h.(hints.DirectTCPV1); ok {
+			c.dial(d.Addr(), true, delay, "relay "+d.String())
+		}
 	}
 }
 
@@ -157,30 +182,43 @@ func (c *connector) dial(addr string, relay bool, delay time.Duration, desc stri
 	c.mu.Unlock()
 	c.d.wg.Add(1)
 	go func() {
-		if delay > 0 {
-			t := time.NewTimer(delay)
-			select {
-			case <-t.C:
-			case <-c.ctx.Done():
-				t.Stop()
-				c.d.wg.Done()
+		defer c.d.wg.Done()
+		// Unlike Python, a failed attempt is retried (with backoff) while
+		// this generation is still connecting: a blip during the
+		// handshake would otherwise leave the generation stuck forever.
+		wait := delay
+		for try := 0; ; try++ {
+			if wait > 0 {
+				t := time.NewTimer(wait)
+				select {
+				case <-t.C:
+				case <-c.ctx.Done():
+					t.Stop()
+					return
+				}
+			}
+			if c.ctx.Err() != nil {
 				return
 			}
+			dctx, cancel := context.WithTimeout(c.ctx, c.d.opts.HandshakeTimeout)
+			nc, err := c.d.dialer.DialContext(dctx, "tcp", addr)
+			cancel()
+			if err == nil {
+				c.d.wg.Add(1)
+				if c.attempt(nc, relay, desc) {
+					return
+				}
+			} else {
+				c.d.log.Debug("dilate: dial failed", "gen", c.gen, "addr", addr, "err", err)
+			}
+			wait = min(c.d.opts.RetryMin<<min(try, 10), c.d.opts.RetryMax)
 		}
-		dctx, cancel := context.WithTimeout(c.ctx, c.d.opts.HandshakeTimeout)
-		nc, err := c.d.dialer.DialContext(dctx, "tcp", addr)
-		cancel()
-		if err != nil {
-			c.d.log.Debug("dilate: dial failed", "gen", c.gen, "addr", addr, "err", err)
-			c.d.wg.Done()
-			return
-		}
-		c.attempt(nc, relay, desc) // calls wg.Done
 	}()
 }
 
-// attempt runs the handshake on nc and offers the result.
-func (c *connector) attempt(nc net.Conn, relay bool, desc string) {
+// attempt runs the handshake on nc and offers the result. It reports false
+// if the handshake failed.
+func (c *connector) attempt(nc net.Conn, relay bool, desc string) bool {
 	defer c.d.wg.Done()
 	res, err := handshake(c.ctx, nc, hsParams{
 		dk: c.d.key, leader: c.leader, side: c.d.side, relay: relay, timeout: c.d.opts.HandshakeTimeout,
@@ -188,7 +226,7 @@ func (c *connector) attempt(nc net.Conn, relay bool, desc string) {
 	if err != nil {
 		c.d.log.Debug("dilate: handshake failed", "gen", c.gen, "via", desc, "err", err)
 		nc.Close()
-		return
+		return false
 	}
 	c.mu.Lock()
 	first := !c.won && c.ctx.Err() == nil
@@ -196,9 +234,9 @@ func (c *connector) attempt(nc net.Conn, relay bool, desc string) {
 	c.mu.Unlock()
 	if !first {
 		nc.Close()
-		return
+		return true
 	}
-	c.cancel() // stop listening, abort other attempts
+	c.stop() // stop listening, abort other attempts
 	cn := &conn{
 		d: c.d, nc: res.nc, br: res.br, seal: res.seal, open: res.open,
 		gen: c.gen, desc: desc, leader: c.leader,
@@ -207,4 +245,5 @@ func (c *connector) attempt(nc net.Conn, relay bool, desc string) {
 	if !c.d.post(evConnMade{gen: c.gen, c: cn}) {
 		nc.Close()
 	}
+	return true
 }

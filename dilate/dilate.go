@@ -23,6 +23,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/wormhole-go/wormhole/hints"
 )
 
 // Signaling carries L1 records through the mailbox. The wormhole object
@@ -58,6 +60,8 @@ type Options struct {
 	// Relays are transit relays to use ("tcp:host:port"), published as
 	// relay-v1 hints and dialled at once.
 	Relays []string
+	// RelayHints are more relays, already parsed.
+	RelayHints []hints.RelayV1
 	// RelayDelay is how long to wait before dialling the peer's relay hints
 	// when direct hints were tried; 0 means 2 s.
 	RelayDelay time.Duration
@@ -84,6 +88,9 @@ type Options struct {
 	MaxUnacked int
 	// MaxFrame bounds a received L2 frame (default 16 MiB).
 	MaxFrame int
+	// RetryMin and RetryMax bound the backoff between repeated attempts to
+	// reach the same hint within one generation (defaults 250 ms and 10 s).
+	RetryMin, RetryMax time.Duration
 	// HandshakeTimeout bounds dialling plus handshake of one connection
 	// attempt (default 30 s).
 	HandshakeTimeout time.Duration
@@ -175,7 +182,7 @@ type Dilation struct {
 	key    []byte
 	side   string
 	sig    Signaling
-	relays []Hint
+	relays []hints.RelayV1
 	dialer interface {
 		DialContext(ctx context.Context, network, addr string) (net.Conn, error)
 	}
@@ -245,6 +252,12 @@ func New(ctx context.Context, key []byte, sig Signaling, opts Options) (*Dilatio
 	if opts.MaxFrame <= 0 {
 		opts.MaxFrame = maxFrameDefault
 	}
+	if opts.RetryMin <= 0 {
+		opts.RetryMin = 250 * time.Millisecond
+	}
+	if opts.RetryMax < opts.RetryMin {
+		opts.RetryMax = max(10*time.Second, opts.RetryMin)
+	}
 	if opts.HandshakeTimeout <= 0 {
 		opts.HandshakeTimeout = 30 * time.Second
 	}
@@ -256,14 +269,15 @@ func New(ctx context.Context, key []byte, sig Signaling, opts Options) (*Dilatio
 	} else if !validSide(side) {
 		return nil, ErrBadSide
 	}
-	var relays []Hint
+	var relays []hints.RelayV1
 	for _, r := range opts.Relays {
-		h, err := ParseRelay(r)
+		h, err := hints.ParseRelayLocation(r)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("dilate: relay: %w", err)
 		}
 		relays = append(relays, h)
 	}
+	relays = append(relays, opts.RelayHints...)
 	useVersion := Version
 	if opts.PeerVersions != nil {
 		v, ok := SharedVersion(Versions(), opts.PeerVersions)

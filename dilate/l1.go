@@ -4,9 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"strconv"
-	"strings"
+
+	"github.com/wormhole-go/wormhole/hints"
 )
 
 // Version is the Dilation protocol version this package speaks (Python
@@ -67,65 +66,6 @@ func SharedVersion(ours, theirs []string) (string, bool) {
 	return "", false
 }
 
-// Hint types.
-const (
-	HintDirectTCP = "direct-tcp-v1"
-	HintTorTCP    = "tor-tcp-v1"
-	HintRelay     = "relay-v1"
-)
-
-// Hint is a connection hint as carried in "connection-hints" (section 4.1).
-// A relay-v1 hint lists its endpoints in Hints.
-type Hint struct {
-	Type     string  `json:"type"`
-	Priority float64 `json:"priority"`
-	Hostname string  `json:"hostname,omitempty"`
-	Port     int     `json:"port,omitempty"`
-	Hints    []Hint  `json:"hints,omitempty"`
-}
-
-// Addr is "host:port" of a direct or tor hint.
-func (h Hint) Addr() string { return net.JoinHostPort(h.Hostname, strconv.Itoa(h.Port)) }
-
-func (h Hint) String() string {
-	switch h.Type {
-	case HintRelay:
-		var s []string
-		for _, i := range h.Hints {
-			s = append(s, i.String())
-		}
-		return "relay[" + strings.Join(s, ",") + "]"
-	default:
-		return "tcp:" + h.Addr()
-	}
-}
-
-// ParseRelay parses "tcp:host:port" (optionally followed by ":priority=F",
-// as Python's --transit-helper) into a relay-v1 hint.
-func ParseRelay(s string) (Hint, error) {
-	rest, ok := strings.CutPrefix(s, "tcp:")
-	if !ok {
-		return Hint{}, fmt.Errorf("dilate: relay %q: want tcp:host:port", s)
-	}
-	prio := 0.0
-	if i := strings.LastIndex(rest, ":priority="); i >= 0 {
-		p, err := strconv.ParseFloat(rest[i+len(":priority="):], 64)
-		if err != nil {
-			return Hint{}, fmt.Errorf("dilate: relay %q: %w", s, err)
-		}
-		prio, rest = p, rest[:i]
-	}
-	host, port, err := net.SplitHostPort(rest)
-	if err != nil {
-		return Hint{}, fmt.Errorf("dilate: relay %q: %w", s, err)
-	}
-	pn, err := strconv.Atoi(port)
-	if err != nil || pn <= 0 || pn > 65535 {
-		return Hint{}, fmt.Errorf("dilate: relay %q: bad port", s)
-	}
-	return Hint{Type: HintRelay, Hints: []Hint{{Type: HintDirectTCP, Priority: prio, Hostname: host, Port: pn}}}, nil
-}
-
 // l1 record types.
 const (
 	l1Please       = "please"
@@ -137,9 +77,9 @@ const (
 // l1Record is one Dilation record sent through the mailbox (phase dilate-N).
 type l1Record struct {
 	Type       string
-	Side       string // please
-	UseVersion string // please (may be empty)
-	Hints      []Hint // connection-hints (only usable ones kept)
+	Side       string       // please
+	UseVersion string       // please (may be empty)
+	Hints      []hints.Hint // connection-hints
 }
 
 // marshalL1 encodes a record with Python's key order.
@@ -154,15 +94,15 @@ func marshalL1(r l1Record) []byte {
 		}
 		b, _ = json.Marshal(please{r.Type, r.Side, r.UseVersion})
 	case l1Hints:
-		type hints struct {
-			Type  string `json:"type"`
-			Hints []Hint `json:"hints"`
+		hs, err := hints.MarshalHints(r.Hints)
+		if err != nil {
+			hs = json.RawMessage("[]")
 		}
-		h := r.Hints
-		if h == nil {
-			h = []Hint{}
+		type hintsRec struct {
+			Type  string          `json:"type"`
+			Hints json.RawMessage `json:"hints"`
 		}
-		b, _ = json.Marshal(hints{r.Type, h})
+		b, _ = json.Marshal(hintsRec{r.Type, hs})
 	default:
 		b, _ = json.Marshal(map[string]string{"type": r.Type})
 	}
@@ -178,10 +118,10 @@ func parseL1(b []byte) (l1Record, error) {
 		return l1Record{}, fmt.Errorf("%w: %d bytes", ErrBadL1, len(b))
 	}
 	var raw struct {
-		Type       *string           `json:"type"`
-		Side       *string           `json:"side"`
-		UseVersion *string           `json:"use-version"`
-		Hints      []json.RawMessage `json:"hints"`
+		Type       *string         `json:"type"`
+		Side       *string         `json:"side"`
+		UseVersion *string         `json:"use-version"`
+		Hints      json.RawMessage `json:"hints"`
 	}
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return l1Record{}, fmt.Errorf("%w: %w", ErrBadL1, err)
@@ -200,10 +140,12 @@ func parseL1(b []byte) (l1Record, error) {
 			r.UseVersion = *raw.UseVersion
 		}
 	case l1Hints:
-		for _, h := range raw.Hints {
-			if hint, ok := parseHint(h); ok {
-				r.Hints = append(r.Hints, hint)
+		if len(raw.Hints) > 0 && string(raw.Hints) != "null" {
+			hs, err := hints.ParseHints(raw.Hints)
+			if err != nil {
+				return l1Record{}, fmt.Errorf("%w: %w", ErrBadL1, err)
 			}
+			r.Hints = hs
 		}
 	}
 	return r, nil
@@ -221,48 +163,4 @@ func validSide(s string) bool {
 		}
 	}
 	return true
-}
-
-// parseHint decodes one hint dict the way py:_hints.py does: unknown types
-// and malformed entries are skipped (ok=false), priority defaults to 0.
-func parseHint(b json.RawMessage) (Hint, bool) {
-	var raw struct {
-		Type     string            `json:"type"`
-		Priority *float64          `json:"priority"`
-		Hostname *string           `json:"hostname"`
-		Port     json.Number       `json:"port"`
-		Hints    []json.RawMessage `json:"hints"`
-	}
-	d := json.NewDecoder(strings.NewReader(string(b)))
-	d.UseNumber()
-	if err := d.Decode(&raw); err != nil {
-		return Hint{}, false
-	}
-	h := Hint{Type: raw.Type}
-	if raw.Priority != nil {
-		h.Priority = *raw.Priority
-	}
-	switch raw.Type {
-	case HintDirectTCP, HintTorTCP:
-		if raw.Hostname == nil || *raw.Hostname == "" {
-			return Hint{}, false
-		}
-		p, err := strconv.Atoi(raw.Port.String())
-		if err != nil || p <= 0 || p > 65535 {
-			return Hint{}, false
-		}
-		h.Hostname, h.Port = *raw.Hostname, p
-	case HintRelay:
-		for _, i := range raw.Hints {
-			if ih, ok := parseHint(i); ok && ih.Type == HintDirectTCP {
-				h.Hints = append(h.Hints, ih)
-			}
-		}
-		if len(h.Hints) == 0 {
-			return Hint{}, false
-		}
-	default:
-		return Hint{}, false
-	}
-	return h, true
 }

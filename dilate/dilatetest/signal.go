@@ -20,6 +20,7 @@ type Signaling struct {
 	notify chan struct{}
 	closed bool
 	sent   int
+	held   bool
 	tap    func([]byte)
 }
 
@@ -63,7 +64,7 @@ func (s *Signaling) Send(ctx context.Context, record []byte) error {
 func (s *Signaling) Receive(ctx context.Context) ([]byte, error) {
 	for {
 		s.mu.Lock()
-		if len(s.queue) > 0 {
+		if len(s.queue) > 0 && !s.held {
 			r := s.queue[0]
 			s.queue = s.queue[1:]
 			s.mu.Unlock()
@@ -95,6 +96,23 @@ func (s *Signaling) Sent() int {
 func (s *Signaling) Tap(f func([]byte)) {
 	s.mu.Lock()
 	s.tap = f
+	s.mu.Unlock()
+}
+
+// Hold stops Receive on this end from returning records (they stay queued,
+// in order) until Release: a slow or disconnected mailbox.
+func (s *Signaling) Hold() {
+	s.mu.Lock()
+	s.held = true
+	s.mu.Unlock()
+}
+
+// Release undoes Hold.
+func (s *Signaling) Release() {
+	s.mu.Lock()
+	s.held = false
+	close(s.notify)
+	s.notify = make(chan struct{})
 	s.mu.Unlock()
 }
 
