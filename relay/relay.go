@@ -422,7 +422,7 @@ func (c *conn) run(readHS func() ([]byte, error)) {
 	defer s.wg.Done()
 	defer c.finish()
 
-	var r io.Reader = c.nc
+	var pending []byte // bytes read past the handshake line
 	var line []byte
 	var err error
 	if readHS != nil {
@@ -433,7 +433,9 @@ func (c *conn) run(readHS func() ([]byte, error)) {
 		}
 		br := bufio.NewReaderSize(c.nc, 256)
 		line, err = readLine(br)
-		r = io.MultiReader(bufferedOf(br), c.nc)
+		pending = bufferedOf(br)
+		// br is dropped here: from now on c.nc is read directly, so the
+		// paired path below can splice between the raw sockets.
 	}
 	if err != nil {
 		switch {
@@ -467,57 +469,85 @@ func (c *conn) run(readHS func() ([]byte, error)) {
 			}
 		})
 	}
-	// While waiting, a small buffer: any byte then is "impatient", and
-	// thousands of waiters must not pin a copy buffer each. The big one
-	// comes from the pool once data flows.
-	buf := make([]byte, 512)
-	var bp *[]byte
 	defer func() {
-		if bp != nil {
-			s.bufs.Put(bp)
+		if pairTimer != nil {
+			pairTimer.Stop()
 		}
 	}()
-	for {
-		n, rerr := r.Read(buf)
-		if n > 0 {
-			buddy := c.partner()
-			if buddy == nil {
-				// Data before "ok\n".
-				c.setMoodIf(MoodImpatient)
-				c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
-				c.nc.Write([]byte("impatient\n"))
-				s.log.Debug("relay: impatient client", "remote", c.remote)
-				break
-			}
-			if pairTimer != nil {
-				pairTimer.Stop()
-			}
-			if _, werr := buddy.nc.Write(buf[:n]); werr != nil {
-				break
-			}
-			c.sentA.Add(uint64(n))
-			s.bytes.Add(uint64(n))
-			if bp == nil {
-				bp = s.bufs.Get().(*[]byte)
-				buf = *bp
-			}
-		}
-		if rerr != nil {
-			break
+	// While waiting, a small buffer: any byte then is "impatient", and
+	// thousands of waiters must not pin a copy buffer each.
+	if len(pending) == 0 {
+		buf := make([]byte, 512)
+		n, rerr := c.nc.Read(buf)
+		pending = buf[:n]
+		if n == 0 && rerr != nil {
+			return
 		}
 	}
+	buddy := c.partner()
+	if buddy == nil {
+		// Data before "ok\n".
+		c.setMoodIf(MoodImpatient)
+		c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		c.nc.Write([]byte("impatient\n"))
+		s.log.Debug("relay: impatient client", "remote", c.remote)
+		return
+	}
+	// Paired: the buddy never changes again, so no lock per read.
 	if pairTimer != nil {
 		pairTimer.Stop()
 	}
+	if _, werr := buddy.nc.Write(pending); werr != nil {
+		return
+	}
+	c.count(len(pending))
+	c.pump(buddy)
 }
 
-func bufferedOf(br *bufio.Reader) io.Reader {
+// count adds n relayed bytes to the connection's and the server's totals.
+func (c *conn) count(n int) {
+	c.sentA.Add(uint64(n))
+	c.s.bytes.Add(uint64(n))
+}
+
+// pump copies c's incoming bytes to buddy until either side fails. Between
+// two plain TCP connections this is (*net.TCPConn).ReadFrom with the raw
+// source socket, which uses splice(2) on Linux: the bytes go socket to
+// pipe to socket inside the kernel. Otherwise (WebSocket) it copies
+// through a pooled buffer.
+func (c *conn) pump(buddy *conn) {
+	if dst, ok := buddy.nc.(*net.TCPConn); ok {
+		if src, ok := c.nc.(*net.TCPConn); ok {
+			// src must be the unwrapped *net.TCPConn for splice.
+			n, _ := dst.ReadFrom(src)
+			c.count(int(n))
+			return
+		}
+	}
+	bp := c.s.bufs.Get().(*[]byte)
+	defer c.s.bufs.Put(bp)
+	buf := *bp
+	for {
+		n, rerr := c.nc.Read(buf)
+		if n > 0 {
+			if _, werr := buddy.nc.Write(buf[:n]); werr != nil {
+				return
+			}
+			c.count(n)
+		}
+		if rerr != nil {
+			return
+		}
+	}
+}
+
+func bufferedOf(br *bufio.Reader) []byte {
 	n := br.Buffered()
 	if n == 0 {
-		return bytes.NewReader(nil)
+		return nil
 	}
 	b, _ := br.Peek(n)
-	return bytes.NewReader(bytes.Clone(b))
+	return bytes.Clone(b)
 }
 
 func (c *conn) setMood(m string) {
