@@ -319,9 +319,9 @@ func serve(ctx context.Context, s *session, ui *ui) int {
 	select {
 	case <-ctx.Done():
 		ui.printf("\nClosing; telling the peer...\n")
-	case n := <-s.closing:
+	case <-s.closing:
 		peerFirst = true
-		ui.printf("The peer closed the session (it saw phase %d).\n", n)
+		ui.printf("The peer closed the session.\n")
 	case err := <-refused:
 		ui.printf("wh-tunnel: %v\n", err)
 		code, result = exitRefused, "refused"

@@ -126,7 +126,7 @@ func open(ctx context.Context, cfg peerConfig) (*session, error) {
 		return nil, &exitError{code: code, err: err}
 	}
 	if wel, err := w.Welcome(ctx); err == nil && cfg.emit != nil {
-		cfg.emit(tunnel.Event{Kind: tunnel.EvWelcome, URL: cfg.relayURL, Welcome: toMap(wel)})
+		cfg.emit(tunnel.Event{Kind: tunnel.EvWelcome, URL: cfg.relayURL, Welcome: toMap(wel.Raw)})
 	}
 	code := cfg.code
 	if code == "" {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +25,7 @@ type ui struct {
 	mu       sync.Mutex
 	s        *session
 	drawn    int // status lines currently on screen
+	last     []string
 	prev     map[string][2]int64
 	prevAt   time.Time
 	stopOnce sync.Once
@@ -59,8 +61,7 @@ func (u *ui) loop() {
 		case <-t.C:
 			u.mu.Lock()
 			if u.s != nil {
-				u.clearLocked()
-				u.drawLocked(false)
+				u.redrawLocked()
 			}
 			u.mu.Unlock()
 		}
@@ -160,11 +161,25 @@ func (u *ui) clearLocked() {
 	u.drawn = 0
 }
 
+// redrawLocked redraws the status block if its text changed.
+func (u *ui) redrawLocked() {
+	lines := u.statusLines(time.Now())
+	if u.drawn > 0 && slices.Equal(lines, u.last) {
+		return
+	}
+	u.clearLocked()
+	u.writeLocked(lines, false)
+}
+
 func (u *ui) drawLocked(final bool) {
+	u.writeLocked(u.statusLines(time.Now()), final)
+}
+
+func (u *ui) writeLocked(lines []string, final bool) {
 	if !u.live {
 		return
 	}
-	lines := u.statusLines(time.Now())
+	u.last = lines
 	if final {
 		lines = lines[:len(lines)-1]
 	}
