@@ -103,7 +103,7 @@ func TestDurableThroughCuts(t *testing.T) {
 			name = "LeaderListens"
 		}
 		t.Run(name, func(t *testing.T) {
-			size, interval, minCuts := int64(64<<20), 200*time.Millisecond, 1
+			size, interval, minCuts := int64(64<<20), 200*time.Millisecond, 5
 			if longRun() {
 				size, minCuts = 1<<30, 50
 			}
@@ -111,27 +111,8 @@ func TestDurableThroughCuts(t *testing.T) {
 			c1, c2 := subPair(t, p.a, p.b, "durable")
 			up := startTransfer(c1, c2, 11, size)
 			down := startTransfer(c2, c1, 12, size)
-			cuts, lastProg := 0, int64(0)
-			tick := time.NewTicker(interval)
-			defer tick.Stop()
-			bothDone := func() bool { return isClosedStruct(up.done) && isClosedStruct(down.done) }
-			for i := 0; !bothDone() && i < 100000; i++ {
-				select {
-				case <-tick.C:
-				case <-up.done:
-					<-down.done
-				case <-down.done:
-					<-up.done
-				}
-				// Cut while data is in flight, but only after some progress
-				// since the previous cut, so that a slow machine (race
-				// detector) still finishes.
-				prog := up.recv.n.Load() + down.recv.n.Load()
-				if !bothDone() && prog > lastProg && px.Cut() > 0 {
-					cuts++
-					lastProg = prog
-				}
-			}
+			cuts := cutWhileMoving(px, func() int64 { return up.recv.n.Load() + down.recv.n.Load() },
+				2*size, int64(2*minCuts), interval, up.done, down.done)
 			<-up.done
 			<-down.done
 			up.check(t, "follower->leader", 11, size)
@@ -151,6 +132,35 @@ func TestDurableThroughCuts(t *testing.T) {
 			c2.Close()
 		})
 	}
+}
+
+// cutWhileMoving cuts the proxy's connections while a transfer runs: every
+// interval, or sooner once total/steps more bytes arrived, but never twice
+// without progress in between (so slow machines still finish). It returns
+// when every done channel is closed, with the number of effective cuts.
+func cutWhileMoving(px *netx.Proxy, progress func() int64, total int64, steps int64, interval time.Duration, dones ...chan struct{}) int {
+	cuts, last, lastCut := 0, int64(0), time.Now()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	finished := func() bool {
+		for _, d := range dones {
+			if !isClosedStruct(d) {
+				return false
+			}
+		}
+		return true
+	}
+	for i := 0; i < 10_000_000 && !finished(); i++ {
+		<-tick.C
+		p := progress()
+		if p > last && p < total && (time.Since(lastCut) >= interval || p-last >= total/steps) {
+			if px.Cut() > 0 {
+				cuts++
+			}
+			last, lastCut = p, time.Now()
+		}
+	}
+	return cuts
 }
 
 func isClosedStruct(c chan struct{}) bool {
@@ -303,18 +313,7 @@ func TestRelayCuts(t *testing.T) {
 	c1, c2 := subPair(t, p.a, p.b, "relay-cuts")
 	const n = 16 << 20
 	tr := startTransfer(c1, c2, 41, n)
-	cuts := 0
-	tick := time.NewTicker(150 * time.Millisecond)
-	defer tick.Stop()
-	for i := 0; i < 100000 && !isClosedStruct(tr.done); i++ {
-		select {
-		case <-tick.C:
-			if tr.recv.n.Load() > 0 && px.Cut() > 0 {
-				cuts++
-			}
-		case <-tr.done:
-		}
-	}
+	cuts := cutWhileMoving(px, tr.recv.n.Load, n, 8, 150*time.Millisecond, tr.done)
 	tr.check(t, "through cut relay", 41, n)
 	t.Logf("%d cuts", cuts)
 	if cuts == 0 {
