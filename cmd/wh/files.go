@@ -45,19 +45,19 @@ func (fsrc *fileSource) Close() {
 // buildFileOffer opens path and describes it, like Python's _build_offer.
 func buildFileOffer(e *env, path string, ignoreUnsendable bool) (*fileSource, error) {
 	basename := filepath.Base(filepath.Clean(path))
-	real, err := filepath.EvalSymlinks(path)
+	target, err := filepath.EvalSymlinks(path)
 	if err != nil {
 		return nil, &transferError{fmt.Sprintf("Cannot send: no file/directory named '%s'", path)}
 	}
-	st, err := os.Stat(real)
+	st, err := os.Stat(target)
 	if err != nil {
 		return nil, &transferError{fmt.Sprintf("Cannot send: no file/directory named '%s'", path)}
 	}
 	switch {
 	case st.Mode().IsRegular():
-		f, err := os.Open(real)
+		f, err := os.Open(target)
 		if err != nil {
-			return nil, &unsendableError{fmt.Sprintf("%s: %v", basename, errors.Unwrap(err))}
+			return nil, &unsendableError{fmt.Sprintf("%s: %v", basename, unwrapPath(err))}
 		}
 		fmt.Fprintf(e.stderr, "Sending %s file named '%s'\n", naturalSize(st.Size()), basename)
 		return &fileSource{
@@ -66,11 +66,11 @@ func buildFileOffer(e *env, path string, ignoreUnsendable bool) (*fileSource, er
 		}, nil
 	case st.IsDir():
 		fmt.Fprintln(e.stderr, "Building zipfile..")
-		return zipDirectory(e, real, basename, ignoreUnsendable)
+		return zipDirectory(e, target, basename, ignoreUnsendable)
 	case st.Mode()&fs.ModeDevice != 0 && st.Mode()&fs.ModeCharDevice == 0:
-		f, err := os.Open(real)
+		f, err := os.Open(target)
 		if err != nil {
-			return nil, &unsendableError{fmt.Sprintf("%s: %v", basename, errors.Unwrap(err))}
+			return nil, &unsendableError{fmt.Sprintf("%s: %v", basename, unwrapPath(err))}
 		}
 		size, err := f.Seek(0, io.SeekEnd)
 		if err == nil {
@@ -285,7 +285,11 @@ func sendFile(ctx context.Context, s *session, c commonOptions, src *fileSource)
 	h := sha256.New()
 	p := newProgress(e.stderr, src.size, c.hideProgress)
 	if src.size > 0 {
-		n, err := io.Copy(conn, io.TeeReader(io.TeeReader(src.f, h), p))
+		// exactly the size offered, even if the file changes meanwhile
+		n, err := io.Copy(conn, io.TeeReader(io.TeeReader(io.LimitReader(src.f, src.size), h), p))
+		if err == nil && n < src.size {
+			err = io.ErrUnexpectedEOF // the file shrank
+		}
 		p.finish()
 		if err != nil {
 			return &transferError{fmt.Sprintf("sending failed after %d bytes: %v", n, err)}
