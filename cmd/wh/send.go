@@ -83,7 +83,9 @@ func runSend(ctx context.Context, e *env, g globals, args []string) int {
 		defer src.Close()
 	}
 
-	// Build the offer first, as Python does (it may read stdin).
+	// Unlike Python, which connects first, wh builds the offer (reading
+	// stdin, zipping) before connecting, so these errors come before a code
+	// is shown.
 	if textSet && text == "-" {
 		fmt.Fprintln(e.stderr, "Reading text message from stdin..")
 		b, err := io.ReadAll(io.LimitReader(e.stdin, maxText+1))
