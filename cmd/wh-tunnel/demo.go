@@ -15,8 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/wormhole-go/wormhole/dilate"
-	"github.com/wormhole-go/wormhole/dilate/dilatetest"
 	"github.com/wormhole-go/wormhole/relay"
 	"github.com/wormhole-go/wormhole/rendezvous/server"
 	"github.com/wormhole-go/wormhole/tunnel"
@@ -24,10 +22,10 @@ import (
 
 // demoResult is what a demo run measured.
 type demoResult struct {
-	code, mailbox, relay, l1Mode, path string
-	setup                              time.Duration
-	down, up                           time.Duration // GET (peer->us) and POST (us->peer)
-	bytes                              int64
+	code, mailbox, relay, path string
+	setup                      time.Duration
+	down, up                   time.Duration // GET (peer->us) and POST (us->peer)
+	bytes                      int64
 }
 
 func runDemo(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
@@ -67,7 +65,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	say("\n  code            %s\n", res.code)
 	say("  mailbox         %s\n", res.mailbox)
 	say("  transit relay   %s\n", res.relay)
-	say("  Dilation L1     %s\n", res.l1Mode)
+	say("  Dilation        real: L1 records as dilate-N mailbox phases, L2 Noise over TCP\n")
 	say("  path            %s\n", res.path)
 	say("  setup           %v (code to forward ready)\n", res.setup.Round(time.Millisecond))
 	say("  peer -> here    %d MiB in %v: %.1f MiB/s, sha256 ok\n", res.bytes>>20, res.down.Round(time.Millisecond), mbps(res.down))
@@ -129,9 +127,6 @@ func demo(ctx context.Context, size int64, mode int, say func(string, ...any)) (
 	spec := fmt.Sprintf("demo=0:127.0.0.1:%d", svcPort)
 	fa, _ := tunnel.ParseForward(tunnel.Local, spec)
 	fb, _ := tunnel.ParseForward(tunnel.Remote, spec)
-	l1a, l1b := dilatetest.Pair() // only used if the wormhole cannot dilate
-	defer l1a.Close()
-	defer l1b.Close()
 	base := peerConfig{
 		appID: defaultAppID, relayURL: res.mailbox, transit: res.relay, codeLength: 2,
 		noListen: mode == pathRelay, listenAddr: "127.0.0.1:0",
@@ -141,8 +136,8 @@ func demo(ctx context.Context, size int64, mode int, say func(string, ...any)) (
 		res.relay += " (running, not offered: --direct-only)"
 	}
 	ca, cb := base, base
-	ca.forwards, ca.l1 = []tunnel.Forward{fa}, l1a
-	cb.forwards, cb.l1 = []tunnel.Forward{fb}, l1b
+	ca.forwards = []tunnel.Forward{fa}
+	cb.forwards = []tunnel.Forward{fb}
 	codeCh := make(chan string, 1)
 	ca.onCode = func(c string) { codeCh <- c }
 
@@ -176,7 +171,6 @@ func demo(ctx context.Context, size int64, mode int, say func(string, ...any)) (
 		}
 		return nil, errors.Join(oa.err, errB)
 	}
-	res.l1Mode = sa.l1Mode
 	runCtx, stopRun := context.WithCancel(context.Background())
 	var runs sync.WaitGroup
 	for _, s := range []*session{sa, sb} {
@@ -247,8 +241,6 @@ func paths(a, b *session) string {
 	_, vb := b.peer()
 	return fmt.Sprintf("A: %s; B: %s", va, vb)
 }
-
-var _ dilate.Signaling = (*dilatetest.Signaling)(nil)
 
 func demoHandler() http.Handler {
 	mux := http.NewServeMux()

@@ -286,7 +286,7 @@ func runPeer(ctx context.Context, cfg *cliConfig, stdin io.Reader, stdout, stder
 		return ui.fail(err)
 	}
 	ui.attach(s)
-	ui.printf("Peer connected; Dilation L1 via %s.\n", s.l1Mode)
+	ui.printf("Peer connected and verified; Dilation started.\n")
 	return serve(ctx, s, ui)
 }
 

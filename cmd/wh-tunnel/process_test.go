@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	wormhole "github.com/wormhole-go/wormhole"
 	"github.com/wormhole-go/wormhole/rendezvous/mailboxtest"
 )
 
@@ -124,10 +123,6 @@ func TestProcessSignals(t *testing.T) {
 		t.Fatalf("interrupted while waiting: exit %d, want %d", c, exitInterrupted)
 	}
 
-	if _, ok := any((*wormhole.Wormhole)(nil)).(dilater); !ok {
-		t.Log("the wormhole package has no Dilate yet: session part covered by TestCLIEndToEnd's fallback")
-		return
-	}
 	echo, stop := echoServer(t)
 	defer stop()
 	spec := fmt.Sprintf("sig=0:127.0.0.1:%d", echo)

@@ -23,15 +23,6 @@ const (
 	fowlFeature  = "core-v1"
 )
 
-// dilater is the Dilate method the wormhole package is getting. It is
-// looked up at run time so this command builds before it lands.
-type dilater interface {
-	Dilate(ctx context.Context, opts dilate.Options) (*dilate.Dilation, error)
-}
-
-// errNoDilate: this build's Wormhole has no Dilate method.
-var errNoDilate = errors.New("this build of the wormhole library cannot dilate yet (no (*Wormhole).Dilate)")
-
 // peerConfig is everything one side of a tunnel session needs.
 type peerConfig struct {
 	appID      string
@@ -42,10 +33,6 @@ type peerConfig struct {
 	forwards   []tunnel.Forward
 	noListen   bool
 	listenAddr string // Dilation listener (demo: 127.0.0.1:0)
-
-	// l1 carries Dilation's mailbox records in-process (demo fallback when
-	// the wormhole cannot dilate); nil uses the wormhole.
-	l1 dilate.Signaling
 
 	log     *slog.Logger
 	emit    func(tunnel.Event) // serialised by the caller
@@ -59,7 +46,6 @@ type session struct {
 	w       *wormhole.Wormhole
 	dl      *dilate.Dilation
 	tun     *tunnel.Tunnel
-	l1Mode  string // how Dilation's L1 travels
 	mu      sync.Mutex
 	via     string
 	state   dilate.PeerState
@@ -172,48 +158,18 @@ func open(ctx context.Context, cfg peerConfig) (*session, error) {
 	if cfg.transit != "" {
 		dopts.Relays = []string{cfg.transit}
 	}
-	dl, mode, err := dilateWormhole(ctx, w, cfg.l1, dopts)
+	// Dilation's L1 records travel through the mailbox as dilate-N phases.
+	dl, err := w.Dilate(ctx, dopts)
 	if err != nil {
 		return fail(exitFor(ctx, err), fmt.Errorf("dilating: %w", err))
 	}
-	s.dl, s.l1Mode = dl, mode
+	s.dl = dl
 	tun, err := tunnel.New(tunnel.Options{Forwards: cfg.forwards, Logger: cfg.log, OnEvent: cfg.emit})
 	if err != nil {
 		return fail(exitUsage, err)
 	}
 	s.tun = tun
 	return s, nil
-}
-
-// dilateWormhole dilates through the mailbox when the wormhole can; else,
-// with an in-process L1 (demo only), runs dilate.New directly with the
-// wormhole's dilation key.
-func dilateWormhole(ctx context.Context, w *wormhole.Wormhole, l1 dilate.Signaling, opts dilate.Options) (*dilate.Dilation, string, error) {
-	if d, ok := any(w).(dilater); ok {
-		dl, err := d.Dilate(ctx, opts)
-		return dl, "mailbox (dilate-N phases)", err
-	}
-	if l1 == nil {
-		return nil, "", errNoDilate
-	}
-	key, err := w.DeriveKey(wormhole.DilationPurpose, 32)
-	if err != nil {
-		return nil, "", err
-	}
-	raw, err := w.PeerWormholeVersions(ctx)
-	if err != nil {
-		return nil, "", err
-	}
-	var pv map[string]any
-	if b, err := json.Marshal(raw); err == nil {
-		json.Unmarshal(b, &pv)
-	}
-	opts.PeerVersions = dilate.PeerVersions(pv)
-	if opts.PeerVersions == nil {
-		opts.PeerVersions = []string{}
-	}
-	dl, err := dilate.New(ctx, key, l1, opts)
-	return dl, "in-process (the wormhole library has no Dilate yet)", err
 }
 
 func (s *session) onStatus(st dilate.Status) {
