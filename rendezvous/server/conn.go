@@ -1,36 +1,43 @@
 package server
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
-
-	"github.com/coder/websocket"
 
 	"github.com/wormhole-go/wormhole/rendezvous"
 )
 
 // conn is one WebSocket client. Protocol state fields are guarded by
 // Server.mu; the outgoing queue by qmu.
+//
+// An idle connection is one goroutine blocked reading a frame header
+// into hdr (no buffer), plus an optional keepalive timer: frames to send
+// are queued and written by a goroutine started only while the queue is
+// non-empty.
 type conn struct {
-	s       *Server
-	ws      *websocket.Conn
-	address map[string]any // welcome's your-address
+	s      *Server
+	nc     net.Conn
+	remote string
+	wr     wsReader
 
-	ctx    context.Context // cancelled by kill
-	cancel context.CancelFunc
-	finish chan struct{} // closed when the reader is done
+	pingTimer   *time.Timer
+	pingPending atomic.Bool // a ping is out and the read deadline armed
 
 	qmu         sync.Mutex
-	queue       [][]byte
+	queue       [][]byte // encoded frames
 	qbytes      int64
-	wake        chan struct{}
-	closeCode   websocket.StatusCode
+	writing     bool // a writer goroutine is running
+	finishing   bool // the reader ended: no new writers
+	killed      bool
+	writers     sync.WaitGroup
+	closeCode   int
 	closeReason string
 
 	// protocol state (Server.mu)
@@ -63,65 +70,253 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "too many connections", http.StatusServiceUnavailable)
 		return
 	}
-	ctx, cancel := context.WithCancel(s.ctx)
-	c := &conn{
-		s:       s,
-		address: s.yourAddress(r),
-		ctx:     ctx,
-		cancel:  cancel,
-		finish:  make(chan struct{}),
-		wake:    make(chan struct{}, 1),
-	}
+	c := &conn{s: s, remote: r.RemoteAddr}
 	if s.opts.Hashcash == nil {
 		c.permitted = true
 	}
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
-	defer s.wg.Done()
-	defer cancel()
 
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
-		InsecureSkipVerify: true, // no cookies or credentials: any origin may connect
-		CompressionMode:    websocket.CompressionDisabled,
-	})
+	nc, rest, err := upgrade(w, r)
 	if err != nil {
 		s.mu.Lock()
 		delete(s.conns, c)
 		s.mu.Unlock()
+		s.wg.Done()
 		s.log.Debug("websocket accept failed", "err", err)
 		return
 	}
-	c.ws = ws
-	ws.SetReadLimit(s.opts.MaxMessageSize)
+	c.qmu.Lock()
+	c.nc = nc
+	killed := c.killed
+	c.qmu.Unlock()
+	if killed { // Close ran during the handshake
+		nc.Close()
+	}
+	c.wr = wsReader{r: nc, pre: rest, limit: s.opts.MaxMessageSize, onControl: c.control}
 	s.log.Debug("client connected", "remote", r.RemoteAddr)
+	c.send("welcome", map[string]any{"welcome": s.welcomeFor(s.yourAddress(r))})
+	if s.opts.PingInterval > 0 {
+		c.pingTimer = time.AfterFunc(s.opts.PingInterval, c.ping)
+	}
+	// The connection gets its own goroutine so that this handler's
+	// (deeper, grown) stack and net/http's per-request state go away.
+	go c.run()
+}
 
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		c.writer()
-	}()
-	c.send("welcome", map[string]any{"welcome": s.welcomeFor(c)})
+// run reads client messages until the connection ends, then flushes the
+// queue, closes the WebSocket and deregisters.
+func (c *conn) run() {
+	s := c.s
+	defer s.wg.Done()
 	c.reader()
-
+	if c.pingTimer != nil {
+		c.pingTimer.Stop()
+	}
 	s.mu.Lock()
 	delete(s.conns, c)
 	if c.hasMbox && c.listening {
 		s.removeListener(c)
 	}
 	s.mu.Unlock()
-	close(c.finish)
-	<-writerDone
-	s.log.Debug("client disconnected", "remote", r.RemoteAddr)
+	c.finish()
+	s.log.Debug("client disconnected", "remote", c.remote)
 }
 
-func (s *Server) welcomeFor(c *conn) map[string]any {
+// reader reads messages until the connection ends or a fatal error.
+func (c *conn) reader() {
+	for {
+		_, payload, err := c.wr.readMessage()
+		if c.pingPending.CompareAndSwap(true, false) {
+			c.nc.SetReadDeadline(time.Time{}) // any frame proves the peer alive
+		}
+		if err != nil {
+			var we *WebSocketError
+			switch {
+			case errors.Is(err, errPeerClosed):
+				code := c.wr.closeCode
+				if code == closeNoStatus {
+					code = closeNormal
+				}
+				c.closeWith(code, "")
+			case errors.As(err, &we):
+				c.closeWith(we.Code, we.Reason)
+			}
+			c.s.log.Debug("read ended", "err", err)
+			return
+		}
+		if fatal := c.handleFrame(payload); fatal != nil {
+			return
+		}
+	}
+}
+
+// control answers pings and notes pongs (called by the reader).
+func (c *conn) control(op byte, payload []byte) {
+	if op == opPing {
+		c.enqueue(appendFrame(nil, opPong, payload), true)
+	}
+}
+
+// ping sends a keepalive ping and arms the read deadline: a peer that
+// sends nothing (not even the pong) within PingTimeout is dropped.
+func (c *conn) ping() {
+	c.qmu.Lock()
+	done := c.finishing || c.killed
+	c.qmu.Unlock()
+	if done {
+		return
+	}
+	c.nc.SetReadDeadline(time.Now().Add(c.s.opts.PingTimeout))
+	c.pingPending.Store(true)
+	c.enqueue(appendFrame(nil, opPing, nil), true)
+	c.pingTimer.Reset(c.s.opts.PingInterval)
+}
+
+// kill drops the connection at once (server Close, overflow, dead peer).
+func (c *conn) kill() {
+	c.qmu.Lock()
+	c.killed = true
+	nc := c.nc
+	c.qmu.Unlock()
+	if nc != nil {
+		nc.Close()
+	}
+}
+
+// closeWith sets the close frame sent once the queue is flushed.
+func (c *conn) closeWith(code int, reason string) {
+	c.qmu.Lock()
+	if c.closeCode == 0 {
+		c.closeCode, c.closeReason = code, reason
+	}
+	c.qmu.Unlock()
+}
+
+// send queues one server message. It never blocks; a connection whose
+// queue exceeds MaxQueueBytes is dropped.
+func (c *conn) send(typ string, fields map[string]any) {
+	if fields == nil {
+		fields = make(map[string]any, 2)
+	}
+	fields["type"] = typ
+	fields["server_tx"] = c.s.nowF()
+	b, err := json.Marshal(fields)
+	if err != nil {
+		c.s.log.Error("marshal server message", "type", typ, "err", err)
+		return
+	}
+	c.enqueue(appendFrame(make([]byte, 0, len(b)+10), opText, b), false)
+}
+
+// enqueue adds an encoded frame to the queue and starts a writer if none
+// runs. Control frames are not counted against MaxQueueBytes.
+func (c *conn) enqueue(frame []byte, control bool) {
+	c.qmu.Lock()
+	if c.killed {
+		c.qmu.Unlock()
+		return
+	}
+	if !control && c.qbytes+int64(len(frame)) > c.s.opts.MaxQueueBytes {
+		c.qmu.Unlock()
+		c.s.log.Warn("dropping client that does not read", "queued", c.qbytes)
+		c.kill()
+		return
+	}
+	c.queue = append(c.queue, frame)
+	c.qbytes += int64(len(frame))
+	start := !c.writing && !c.finishing
+	if start {
+		c.writing = true
+		c.writers.Add(1)
+	}
+	c.qmu.Unlock()
+	if start {
+		go c.writer()
+	}
+}
+
+// take removes every queued frame.
+func (c *conn) take() net.Buffers {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	q := c.queue
+	c.queue = nil
+	c.qbytes = 0
+	return q
+}
+
+// flush writes every queued frame; it returns when the queue is empty.
+func (c *conn) flush() error {
+	for {
+		q := c.take()
+		if len(q) == 0 {
+			return nil
+		}
+		c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.WriteTimeout))
+		if _, err := q.WriteTo(c.nc); err != nil {
+			return err
+		}
+	}
+}
+
+// writer drains the queue and exits when it is empty.
+func (c *conn) writer() {
+	defer c.writers.Done()
+	for {
+		if err := c.flush(); err != nil {
+			c.s.log.Debug("write failed", "err", err)
+			c.kill()
+		}
+		c.qmu.Lock()
+		if len(c.queue) == 0 || c.killed {
+			c.writing = false
+			c.qmu.Unlock()
+			return
+		}
+		c.qmu.Unlock()
+	}
+}
+
+// closeLinger bounds how long the server waits for the client's answer to
+// its close frame.
+const closeLinger = 2 * time.Second
+
+// finish flushes what is queued, sends the close frame (if any) and closes
+// the TCP connection. Called once, by run, after the reader ended.
+func (c *conn) finish() {
+	c.qmu.Lock()
+	c.finishing = true
+	c.qmu.Unlock()
+	c.writers.Wait()
+	err := c.flush()
+	c.qmu.Lock()
+	code, reason, killed := c.closeCode, c.closeReason, c.killed
+	c.qmu.Unlock()
+	if err == nil && !killed && code != 0 {
+		c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.WriteTimeout))
+		_, err = c.nc.Write(appendFrame(nil, opClose, closePayload(code, reason)))
+		if err == nil && c.wr.closeCode == 0 {
+			// We started the close: let the client read it and answer
+			// rather than reset the connection under it.
+			if tc, ok := c.nc.(interface{ CloseWrite() error }); ok {
+				tc.CloseWrite()
+			}
+			c.nc.SetReadDeadline(time.Now().Add(closeLinger))
+			io.CopyN(io.Discard, c.nc, 1<<20)
+		}
+	}
+	c.nc.Close()
+}
+
+func (s *Server) welcomeFor(address map[string]any) map[string]any {
 	w := make(map[string]any, len(s.welcome)+1)
 	for k, v := range s.welcome {
 		w[k] = v
 	}
-	if c.address != nil {
-		w["your-address"] = c.address
+	if address != nil {
+		w["your-address"] = address
 	}
 	return w
 }
@@ -172,133 +367,6 @@ func (s *Server) removeListener(c *conn) {
 	}
 }
 
-// reader reads frames until the connection ends or a fatal error.
-func (c *conn) reader() {
-	for {
-		_, payload, err := c.ws.Read(c.ctx)
-		if err != nil {
-			c.s.log.Debug("read ended", "err", err)
-			return
-		}
-		if fatal := c.handleFrame(payload); fatal != nil {
-			return
-		}
-	}
-}
-
-// kill drops the connection at once (server Close, overflow, dead peer).
-func (c *conn) kill() { c.cancel() }
-
-// closeWith asks the writer to flush and then close with code and reason.
-func (c *conn) closeWith(code websocket.StatusCode, reason string) {
-	c.qmu.Lock()
-	if c.closeCode == 0 {
-		c.closeCode, c.closeReason = code, reason
-	}
-	c.qmu.Unlock()
-}
-
-// send queues one server message. It never blocks; a connection whose
-// queue exceeds MaxQueueBytes is dropped.
-func (c *conn) send(typ string, fields map[string]any) {
-	if fields == nil {
-		fields = make(map[string]any, 2)
-	}
-	fields["type"] = typ
-	fields["server_tx"] = c.s.nowF()
-	b, err := json.Marshal(fields)
-	if err != nil {
-		c.s.log.Error("marshal server message", "type", typ, "err", err)
-		return
-	}
-	c.enqueue(b)
-}
-
-func (c *conn) enqueue(b []byte) {
-	c.qmu.Lock()
-	if c.qbytes+int64(len(b)) > c.s.opts.MaxQueueBytes {
-		c.qmu.Unlock()
-		c.s.log.Warn("dropping client that does not read", "queued", c.qbytes)
-		c.kill()
-		return
-	}
-	c.queue = append(c.queue, b)
-	c.qbytes += int64(len(b))
-	c.qmu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (c *conn) dequeue() []byte {
-	c.qmu.Lock()
-	defer c.qmu.Unlock()
-	if len(c.queue) == 0 {
-		c.queue = nil
-		return nil
-	}
-	b := c.queue[0]
-	c.queue[0] = nil
-	c.queue = c.queue[1:]
-	c.qbytes -= int64(len(b))
-	return b
-}
-
-func (c *conn) flush() error {
-	for {
-		b := c.dequeue()
-		if b == nil {
-			return nil
-		}
-		ctx, cancel := context.WithTimeout(c.ctx, c.s.opts.WriteTimeout)
-		err := c.ws.Write(ctx, websocket.MessageText, b)
-		cancel()
-		if err != nil {
-			return err
-		}
-	}
-}
-
-// writer writes queued messages and keepalive pings.
-func (c *conn) writer() {
-	var tick <-chan time.Time
-	if c.s.opts.PingInterval > 0 {
-		t := time.NewTicker(c.s.opts.PingInterval)
-		defer t.Stop()
-		tick = t.C
-	}
-	for {
-		select {
-		case <-c.ctx.Done():
-			c.ws.CloseNow()
-			return
-		case <-c.wake:
-			if err := c.flush(); err != nil {
-				c.kill()
-			}
-		case <-tick:
-			ctx, cancel := context.WithTimeout(c.ctx, c.s.opts.PingTimeout)
-			err := c.ws.Ping(ctx)
-			cancel()
-			if err != nil {
-				c.s.log.Debug("ping failed", "err", err)
-				c.kill()
-			}
-		case <-c.finish:
-			err := c.flush()
-			c.qmu.Lock()
-			code, reason := c.closeCode, c.closeReason
-			c.qmu.Unlock()
-			if err == nil && code != 0 {
-				_ = c.ws.Close(code, reason)
-			}
-			c.ws.CloseNow()
-			return
-		}
-	}
-}
-
 // errFatal marks a frame after which the connection is closed.
 var errFatal = errors.New("fatal client error")
 
@@ -311,7 +379,7 @@ func (c *conn) handleFrame(payload []byte) error {
 	m, err := decodeClientMessage(payload)
 	if err != nil {
 		c.send("error", map[string]any{"error": err.Error(), "orig": nil})
-		c.closeWith(websocket.StatusInvalidFramePayloadData, "malformed message")
+		c.closeWith(closeInvalidPayload, "malformed message")
 		return errFatal
 	}
 	typ, ok := m.typ()
@@ -326,10 +394,10 @@ func (c *conn) handleFrame(payload []byte) error {
 	}
 	if fatal != nil {
 		if errors.Is(fatal, errPermission) {
-			c.closeWith(websocket.StatusPolicyViolation, "permission denied")
+			c.closeWith(closePolicyViolation, "permission denied")
 		} else {
 			s.log.Error("store failure", "err", fatal)
-			c.closeWith(websocket.StatusInternalError, "server error")
+			c.closeWith(closeInternalError, "server error")
 		}
 		return fatal
 	}
@@ -366,7 +434,7 @@ func (c *conn) dispatch(typ string, m *clientMessage, rx float64) (perr string, 
 	var err error
 	switch typ {
 	case "list":
-		err = s.store.Update(c.ctx, func(tx Tx) error {
+		err = s.store.Update(c.s.ctx, func(tx Tx) error {
 			names := []string{}
 			if !s.opts.DisallowList {
 				n, err := tx.NameplateNames(c.app)
@@ -386,7 +454,7 @@ func (c *conn) dispatch(typ string, m *clientMessage, rx float64) (perr string, 
 		if c.didAllocate {
 			return "you already allocated one, don't be greedy", nil
 		}
-		err = s.store.Update(c.ctx, func(tx Tx) error {
+		err = s.store.Update(c.s.ctx, func(tx Tx) error {
 			name, err := findAvailableNameplate(tx, c.app)
 			if errors.Is(err, errNoNameplate) {
 				perr = err.Error()
@@ -416,7 +484,7 @@ func (c *conn) dispatch(typ string, m *clientMessage, rx float64) (perr string, 
 		}
 		c.didClaim = true
 		c.hasNameplate, c.nameplate = true, name
-		err = s.store.Update(c.ctx, func(tx Tx) error {
+		err = s.store.Update(c.s.ctx, func(tx Tx) error {
 			var mb string
 			var err error
 			mb, perr, err = s.claimNameplate(tx, c.app, name, c.side, rx)
@@ -445,7 +513,7 @@ func (c *conn) dispatch(typ string, m *clientMessage, rx float64) (perr string, 
 			name = c.nameplate
 		}
 		c.didRelease = true
-		err = s.store.Update(c.ctx, func(tx Tx) error {
+		err = s.store.Update(c.s.ctx, func(tx Tx) error {
 			if err := s.releaseNameplate(tx, c.app, name, c.side, rx); err != nil {
 				return err
 			}
@@ -464,7 +532,7 @@ func (c *conn) dispatch(typ string, m *clientMessage, rx float64) (perr string, 
 			return terr.Error(), nil
 		}
 		c.hasMailboxID, c.mailboxID = true, id
-		err = s.store.Update(c.ctx, func(tx Tx) error {
+		err = s.store.Update(c.s.ctx, func(tx Tx) error {
 			var err error
 			perr, err = s.openMailbox(tx, c.app, id, c.side, rx)
 			if err != nil || perr != "" {
@@ -500,7 +568,7 @@ func (c *conn) dispatch(typ string, m *clientMessage, rx float64) (perr string, 
 			return terr.Error(), nil
 		}
 		sm := Message{Side: c.side, Phase: phase, Body: body, ServerRx: rx, ID: m.raw("id")}
-		err = s.store.Update(c.ctx, func(tx Tx) error {
+		err = s.store.Update(c.s.ctx, func(tx Tx) error {
 			n, size, err := tx.MessageStats(c.app, c.mbox)
 			if err != nil {
 				return err
@@ -543,7 +611,7 @@ func (c *conn) dispatch(typ string, m *clientMessage, rx float64) (perr string, 
 		if terr != nil {
 			return terr.Error(), nil
 		}
-		err = s.store.Update(c.ctx, func(tx Tx) error {
+		err = s.store.Update(c.s.ctx, func(tx Tx) error {
 			if !c.hasMbox {
 				var err error
 				perr, err = s.openMailbox(tx, c.app, id, c.side, rx)
@@ -614,7 +682,7 @@ func (c *conn) handleBind(m *clientMessage, rx float64) (string, error) {
 	}
 	c.bound, c.app, c.side = true, app, side
 	impl, ver := m.clientVersion()
-	err = s.store.Update(c.ctx, func(tx Tx) error {
+	err = s.store.Update(c.s.ctx, func(tx Tx) error {
 		return tx.AddClientVersion(ClientVersion{App: app, Side: side, ConnectTime: s.blur(rx), Implementation: impl, Version: ver})
 	})
 	if err != nil {

@@ -45,4 +45,14 @@
 //     "submit-permissions" and the Rust client's "submit-permission",
 //     refuses replayed stamps; bind without permission gets "permission
 //     required" and a close with status 1008.
+//
+// The WebSocket layer is the package's own minimal RFC 6455 server side
+// (ws.go: handshake over a hijacked net/http connection, masked client
+// frames, fragmentation, ping/pong, close handshake, size limit; no
+// extensions), built so that an idle client costs about 5 KiB: one
+// goroutine blocked reading a frame header into a 14-byte array, no
+// bufio buffers kept after the handshake, a time.AfterFunc keepalive
+// (a ping arms the read deadline; any frame from the client disarms it)
+// and a writer goroutine that exists only while frames are queued. See
+// docs/performance.md for figures.
 package server

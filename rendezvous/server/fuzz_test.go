@@ -2,7 +2,7 @@ package server
 
 import (
 	"bytes"
-	"context"
+	"encoding/binary"
 	"encoding/json"
 	"testing"
 )
@@ -28,9 +28,8 @@ func FuzzClientMessage(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer s.Close()
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		c := &conn{s: s, ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), finish: make(chan struct{}), permitted: true}
+		// finishing: frames stay queued (no writer, no socket)
+		c := &conn{s: s, finishing: true, permitted: true}
 		frames := bytes.Split(data, []byte("\n"))
 		if len(frames) > 50 {
 			frames = frames[:50]
@@ -38,7 +37,10 @@ func FuzzClientMessage(f *testing.F) {
 		for _, fr := range frames {
 			before := len(c.queue)
 			fatal := c.handleFrame(fr)
-			out := c.queue[before:]
+			var out [][]byte
+			for _, fr := range c.queue[before:] {
+				out = append(out, serverFramePayload(t, fr))
+			}
 			if m, err := decodeClientMessage(fr); err == nil {
 				if _, ok := m.typ(); ok {
 					if len(out) == 0 || !bytes.Contains(out[0], []byte(`"type":"ack"`)) {
@@ -63,4 +65,24 @@ func FuzzClientMessage(f *testing.F) {
 			}
 		}
 	})
+}
+
+// serverFramePayload checks that b is one final unmasked text frame and
+// returns its payload.
+func serverFramePayload(t *testing.T, b []byte) []byte {
+	t.Helper()
+	if len(b) < 2 || b[0] != 0x81 || b[1]&0x80 != 0 {
+		t.Fatalf("not a final unmasked text frame: % x", b[:min(len(b), 4)])
+	}
+	n, h := int(b[1]), 2
+	switch n {
+	case 126:
+		n, h = int(b[2])<<8|int(b[3]), 4
+	case 127:
+		n, h = int(binary.BigEndian.Uint64(b[2:10])), 10
+	}
+	if len(b) != h+n {
+		t.Fatalf("frame length %d, header says %d+%d", len(b), h, n)
+	}
+	return b[h:]
 }
