@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-yamux/v4"
 	"github.com/wormhole-go/wormhole/hints"
 )
 
@@ -67,9 +68,14 @@ type Options struct {
 	RelayDelay time.Duration
 
 	// PeerVersions is the peer's "can-dilate" list. nil means "assume it
-	// speaks Version". If nothing is shared, New sends a please without
-	// use-version (as Python does) and returns ErrPeerCannotDilate.
+	// speaks Version" (ged). If nothing is shared, New sends a please
+	// without use-version (as Python does) and returns ErrPeerCannotDilate.
 	PeerVersions []string
+	// NoYamux keeps to Python's "ged" mode even with a Go peer that offers
+	// YamuxVersion. Otherwise YamuxVersion is used when PeerVersions has it
+	// and the peer's please asks for it too (so advertise ExtendedVersions
+	// to use it).
+	NoYamux bool
 
 	// Side is the Dilation side (16 hex digits); random when empty.
 	Side string
@@ -207,10 +213,17 @@ type Dilation struct {
 	nextID      uint32
 	subchannels map[uint32]*Subchannel
 	listeners   map[string]*Listener
-	pending     map[string][]*Subchannel
+	pending     map[string][]net.Conn
 	connected   chan struct{} // closed at the first selected connection
 	fatal       error
 	curDesc     string
+
+	useVersion string         // what our please says
+	yamuxMode  bool           // both pleases said YamuxVersion
+	yready     chan struct{}  // closed once ysess/yerr are set
+	ysess      *yamux.Session // YamuxVersion mode
+	yerr       error
+	internal   *Listener // Follower: accepts the internal yamux subchannel
 }
 
 // Errors of the Dilation API.
@@ -279,8 +292,12 @@ func New(ctx context.Context, key []byte, sig Signaling, opts Options) (*Dilatio
 	}
 	relays = append(relays, opts.RelayHints...)
 	useVersion := Version
+	ours := ExtendedVersions()
+	if opts.NoYamux {
+		ours = []string{Version}
+	}
 	if opts.PeerVersions != nil {
-		v, ok := SharedVersion(Versions(), opts.PeerVersions)
+		v, ok := SharedVersion(ours, opts.PeerVersions)
 		if !ok {
 			// Python still sends a please, without use-version.
 			if err := sig.Send(ctx, marshalL1(l1Record{Type: l1Please, Side: side})); err != nil {
@@ -301,8 +318,10 @@ func New(ctx context.Context, key []byte, sig Signaling, opts Options) (*Dilatio
 		sendKick:    make(chan struct{}, 1),
 		subchannels: map[uint32]*Subchannel{},
 		listeners:   map[string]*Listener{},
-		pending:     map[string][]*Subchannel{},
+		pending:     map[string][]net.Conn{},
 		connected:   make(chan struct{}),
+		useVersion:  useVersion,
+		yready:      make(chan struct{}),
 	}
 	if d.dialer == nil {
 		d.dialer = &net.Dialer{}
@@ -466,7 +485,13 @@ func (d *Dilation) run() {
 				if role == Leader {
 					d.nextID = 1
 				}
+				d.yamuxMode = d.useVersion == YamuxVersion && r.UseVersion == YamuxVersion
+				if d.yamuxMode && role == Follower {
+					d.internal = &Listener{d: d, name: yamuxInternal, notify: make(chan struct{})}
+					d.listeners[yamuxInternal] = d.internal
+				}
 				d.mu.Unlock()
+				d.log.Debug("dilate: roles chosen", "role", role, "ours", d.useVersion, "theirs", r.UseVersion)
 				connect()
 			case l1Hints:
 				if state == sConnecting && cn != nil {
@@ -510,10 +535,16 @@ func (d *Dilation) run() {
 			setState(sConnected)
 			d.mu.Lock()
 			d.curDesc = cur.desc
-			if !isClosed(d.connected) {
+			first := !isClosed(d.connected)
+			if first {
 				close(d.connected)
 			}
+			ymode, internal := d.yamuxMode, d.internal
 			d.mu.Unlock()
+			if first && ymode {
+				d.wg.Add(1)
+				go d.startYamux(role, internal)
+			}
 			cur.start(role == Leader)
 			d.log.Info("dilate: connected", "gen", gen, "role", role, "via", cur.desc)
 			status(PeerConnected, cur.desc, nil)
@@ -548,13 +579,25 @@ func (d *Dilation) Close() error {
 		<-d.runDone
 		d.cancel()
 		d.mu.Lock()
+		sess := d.ysess
+		d.mu.Unlock()
+		if sess != nil {
+			sess.Close()
+		}
+		d.mu.Lock()
 		var scs []*Subchannel
 		for _, s := range d.subchannels {
 			scs = append(scs, s)
 		}
+		var others []net.Conn
 		for _, ps := range d.pending {
-			scs = append(scs, ps...)
+			for _, c := range ps {
+				if _, ok := c.(*Subchannel); !ok {
+					others = append(others, c)
+				}
+			}
 		}
+		d.pending = map[string][]net.Conn{}
 		var ls []*Listener
 		for _, l := range d.listeners {
 			ls = append(ls, l)
@@ -562,6 +605,9 @@ func (d *Dilation) Close() error {
 		d.mu.Unlock()
 		for _, s := range scs {
 			s.abort()
+		}
+		for _, c := range others {
+			c.Close()
 		}
 		for _, l := range ls {
 			l.Close()
@@ -593,22 +639,30 @@ func (d *Dilation) Dial(ctx context.Context, subprotocol string) (net.Conn, erro
 		return nil, fmt.Errorf("dilate: dial %q: %w", subprotocol, err)
 	}
 	d.mu.Lock()
-	if isClosed(d.done) {
-		d.mu.Unlock()
+	closed, ymode := isClosed(d.done), d.yamuxMode
+	d.mu.Unlock()
+	if closed {
 		return nil, errDilationClosed
 	}
+	if ymode {
+		return d.dialYamux(ctx, subprotocol)
+	}
+	return d.openSubchannel(subprotocol), nil
+}
+
+// openSubchannel allocates an id, registers the subchannel and queues its
+// OPEN (ged mode; also the internal yamux subchannel).
+func (d *Dilation) openSubchannel(subprotocol string) *Subchannel {
+	d.mu.Lock()
 	id := d.nextID
 	d.nextID += 2
 	s := newSubchannel(d, id, subprotocol)
 	d.subchannels[id] = s
 	d.mu.Unlock()
-	err := d.out.send(false, 0, sendWait{}, func(seq uint32) []byte {
+	_ = d.out.send(false, 0, sendWait{}, func(seq uint32) []byte {
 		return appendRecord(nil, record{tag: tagOpen, scid: id, seq: seq, name: subprotocol})
 	})
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
+	return s
 }
 
 // Listen accepts subchannels the peer opens with this subprotocol name,
@@ -708,20 +762,6 @@ func (d *Dilation) remoteOpen(id uint32, name string) {
 	}
 	s := newSubchannel(d, id, name)
 	d.subchannels[id] = s
-	l := d.listeners[name]
-	if l == nil {
-		if len(d.pending[name]) >= maxPendingOpens {
-			d.mu.Unlock()
-			d.log.Warn("dilate: too many unaccepted OPENs", "subprotocol", name)
-			s.Close()
-			return
-		}
-		d.pending[name] = append(d.pending[name], s)
-		d.mu.Unlock()
-		return
-	}
 	d.mu.Unlock()
-	if !l.push(s) {
-		s.Close()
-	}
+	d.deliverInbound(s, name)
 }

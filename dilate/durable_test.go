@@ -21,6 +21,10 @@ import (
 // one side listens on a fixed loopback port and advertises the proxy, the
 // other does not listen.
 func proxied(t *testing.T, listenerIsLeader bool, tweak func(*Options)) (*pair, *netx.Proxy) {
+	return proxiedMode(t, listenerIsLeader, false, tweak)
+}
+
+func proxiedMode(t *testing.T, listenerIsLeader, yamux bool, tweak func(*Options)) (*pair, *netx.Proxy) {
 	t.Helper()
 	port := interop.FreePort(t)
 	target := "127.0.0.1:" + strconv.Itoa(port)
@@ -29,7 +33,7 @@ func proxied(t *testing.T, listenerIsLeader bool, tweak func(*Options)) (*pair, 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { px.Close() })
-	oa, ob := pairOpts(t) // a Follower, b Leader
+	oa, ob := pairOptsMode(t, yamux) // a Follower, b Leader
 	lis, dia := &oa, &ob
 	if listenerIsLeader {
 		lis, dia = &ob, &oa
@@ -96,7 +100,9 @@ func longRun() bool { return os.Getenv("WH_LONG") == "1" }
 // the proxy cuts the L2 connection every ~200 ms: no byte may be lost or
 // duplicated and the application must see no error. WH_LONG=1 moves 1 GiB
 // each way with >= 50 cuts.
-func TestDurableThroughCuts(t *testing.T) {
+func TestDurableThroughCuts(t *testing.T) { forModes(t, testDurableThroughCuts) }
+
+func testDurableThroughCuts(t *testing.T, yamux bool) {
 	for _, lead := range []bool{false, true} {
 		name := "FollowerListens"
 		if lead {
@@ -107,7 +113,7 @@ func TestDurableThroughCuts(t *testing.T) {
 			if longRun() {
 				size, minCuts = 1<<30, 50
 			}
-			p, px := proxied(t, lead, nil)
+			p, px := proxiedMode(t, lead, yamux, nil)
 			c1, c2 := subPair(t, p.a, p.b, "durable")
 			up := startTransfer(c1, c2, 11, size)
 			down := startTransfer(c2, c1, 12, size)

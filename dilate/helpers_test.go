@@ -29,10 +29,23 @@ func testLogger(t testing.TB) *slog.Logger {
 
 // pairOpts returns loopback-only options for the two sides. Side "b..." >
 // "a..." so the first is the Follower and the second the Leader.
-func pairOpts(t testing.TB) (Options, Options) {
+func pairOpts(t testing.TB) (Options, Options) { return pairOptsMode(t, false) }
+
+// pairOptsMode is pairOpts in ged mode (yamux=false) or, with both sides
+// offering ExtendedVersions(), in YamuxVersion mode.
+func pairOptsMode(t testing.TB, yamux bool) (Options, Options) {
 	a := Options{Logger: testLogger(t), ListenAddr: "127.0.0.1:0", Side: "aaaaaaaaaaaaaaaa"}
 	b := Options{Logger: testLogger(t), ListenAddr: "127.0.0.1:0", Side: "bbbbbbbbbbbbbbbb"}
+	if yamux {
+		a.PeerVersions, b.PeerVersions = ExtendedVersions(), ExtendedVersions()
+	}
 	return a, b
+}
+
+// forModes runs f once per Dilation mode.
+func forModes(t *testing.T, f func(t *testing.T, yamux bool)) {
+	t.Run("ged", func(t *testing.T) { f(t, false) })
+	t.Run("yamux", func(t *testing.T) { f(t, true) })
 }
 
 type pair struct {
@@ -123,7 +136,7 @@ func sendPattern(c net.Conn, seed uint64, n int64) error {
 	if _, err := io.Copy(c, netx.NewPatternReader(seed, n)); err != nil {
 		return err
 	}
-	return c.(*Subchannel).CloseWrite()
+	return c.(interface{ CloseWrite() error }).CloseWrite()
 }
 
 // recvAll reads to EOF and returns count and hash.

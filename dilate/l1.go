@@ -23,8 +23,14 @@ var (
 	ErrReflection = errors.New("dilate: peer uses our own dilation side (reflection?)")
 )
 
-// Versions is the ordered list we put in "can-dilate".
+// Versions is the "can-dilate" list that matches Python: ["ged"].
 func Versions() []string { return []string{Version} }
+
+// ExtendedVersions is the "can-dilate" list for Go applications that want
+// the flow-controlled YamuxVersion mode with Go peers (and "ged" with
+// everyone else): [YamuxVersion, "ged"]. The mode is used only when both
+// sides advertise it.
+func ExtendedVersions() []string { return []string{YamuxVersion, Version} }
 
 // Abilities is the "dilation-abilities" list Python advertises (never consumed).
 func Abilities() []map[string]string {
@@ -32,9 +38,14 @@ func Abilities() []map[string]string {
 }
 
 // VersionFields returns the keys to merge into the wormhole version message:
-// "can-dilate" and "dilation-abilities".
-func VersionFields() map[string]any {
-	return map[string]any{"can-dilate": Versions(), "dilation-abilities": Abilities()}
+// "can-dilate" (Versions(), or ExtendedVersions() if extended) and
+// "dilation-abilities".
+func VersionFields(extended bool) map[string]any {
+	v := Versions()
+	if extended {
+		v = ExtendedVersions()
+	}
+	return map[string]any{"can-dilate": v, "dilation-abilities": Abilities()}
 }
 
 // PeerVersions extracts "can-dilate" from a peer's decoded version message

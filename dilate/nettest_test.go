@@ -7,11 +7,13 @@ import (
 	"golang.org/x/net/nettest"
 )
 
-func TestNettestConn(t *testing.T) {
+func TestNettestConn(t *testing.T) { forModes(t, testNettestConn) }
+
+func testNettestConn(t *testing.T, yamux bool) {
 	for _, dir := range []string{"FollowerDials", "LeaderDials"} {
 		t.Run(dir, func(t *testing.T) {
 			nettest.TestConn(t, func() (net.Conn, net.Conn, func(), error) {
-				oa, ob := pairOpts(t)
+				oa, ob := pairOptsMode(t, yamux)
 				// Small buffers so WriteTimeout fills them quickly.
 				for _, o := range []*Options{&oa, &ob} {
 					o.MaxSubchannelBuffer = 64 << 10

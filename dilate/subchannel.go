@@ -286,7 +286,7 @@ type Listener struct {
 	name string
 
 	mu     sync.Mutex
-	queue  []*Subchannel
+	queue  []net.Conn
 	notify chan struct{}
 	closed bool
 }
@@ -322,7 +322,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 }
 
 // push queues an inbound subchannel; false if the listener cannot take it.
-func (l *Listener) push(s *Subchannel) bool {
+func (l *Listener) push(s net.Conn) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed || len(l.queue) >= maxPendingOpens {

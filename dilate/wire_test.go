@@ -231,9 +231,11 @@ func TestSharedVersion(t *testing.T) {
 	if v, _ := SharedVersion([]string{"a", "b"}, []string{"b", "a"}); v != "a" {
 		t.Fatal("ranking must follow our own list")
 	}
-	f := VersionFields()
-	if !reflect.DeepEqual(f["can-dilate"], []string{"ged"}) {
+	if f := VersionFields(false); !reflect.DeepEqual(f["can-dilate"], []string{"ged"}) {
 		t.Fatalf("can-dilate %v", f["can-dilate"])
+	}
+	if f := VersionFields(true); !reflect.DeepEqual(f["can-dilate"], []string{YamuxVersion, "ged"}) {
+		t.Fatalf("extended can-dilate %v", f["can-dilate"])
 	}
 	if got := PeerVersions(map[string]any{"can-dilate": []any{"ged", 3}}); !reflect.DeepEqual(got, []string{"ged"}) {
 		t.Fatal(got)
