@@ -607,6 +607,7 @@ func (t *Tunnel) newConn(fs *fwdState, outgoing bool) *connState {
 }
 
 func (t *Tunnel) endConn(cs *connState, reason string) {
+	t.active.Add(-1) // every connState holds a MaxConnections slot
 	t.mu.Lock()
 	delete(t.conns, cs.id)
 	t.mu.Unlock()
@@ -677,7 +678,6 @@ func (t *Tunnel) forwardOut(ctx context.Context, fs *fwdState, tcp net.Conn) {
 		tcp.Close()
 		return
 	}
-	defer t.active.Add(-1)
 	cs := t.newConn(fs, true)
 	t.emit(Event{Kind: EvOutgoingConnection, Name: fs.f.Name, ID: cs.id})
 	fail := func(reason string) {
@@ -730,7 +730,12 @@ func (t *Tunnel) serveForward(ctx context.Context, sc net.Conn) {
 		sc.Close()
 		return
 	}
-	defer t.active.Add(-1)
+	slotHeld := true // until a connState owns it (endConn releases it)
+	defer func() {
+		if slotHeld {
+			t.active.Add(-1)
+		}
+	}()
 	_ = sc.SetReadDeadline(time.Now().Add(t.opts.HandshakeTimeout))
 	m, err := ReadMessage(sc)
 	_ = sc.SetReadDeadline(time.Time{})
@@ -755,6 +760,7 @@ func (t *Tunnel) serveForward(ctx context.Context, sc net.Conn) {
 		}
 	}
 	cs := t.newConn(fs, false)
+	slotHeld = false
 	ev := Event{Kind: EvIncomingConnection, Name: name, ID: cs.id}
 	if fs != nil {
 		ev.Target = fs.f.Target()

@@ -549,3 +549,55 @@ func TestSeveralForwardsBothWays(t *testing.T) {
 		}
 	})
 }
+
+// MaxConnections bounds concurrently forwarded connections.
+func TestMaxConnections(t *testing.T) {
+	echo := startEcho(t)
+	sa, sb := memPair(t)
+	spec := fmt.Sprintf("m=0:127.0.0.1:%d", echo)
+	ta, err := tunnel.New(tunnel.Options{Forwards: []tunnel.Forward{mustParse(t, tunnel.Local, spec)}, MaxConnections: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb := startPeer(t, sb, mustParse(t, tunnel.Remote, spec))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ta.Run(ctx, sa) }()
+	defer func() { cancel(); <-done }()
+	st, err := ta.WaitReady(tctx(t), "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pb.t.WaitReady(tctx(t), "m"); err != nil {
+		t.Fatal(err)
+	}
+	var held []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", st.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		io.WriteString(c, "x")
+		if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	c, err := net.Dial("tcp", st.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	io.WriteString(c, "x")
+	if n, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatalf("third connection got %d bytes", n)
+	}
+	held[0].Close()
+	waitFor(t, "a slot to free", func() bool { return ta.Stats()[0].Open < 2 })
+	if err := echoOnce(st.Addr, 1, 1000); err != nil {
+		t.Fatal(err)
+	}
+}
