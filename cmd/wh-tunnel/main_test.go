@@ -16,6 +16,7 @@ import (
 	qrcode "github.com/skip2/go-qrcode"
 	"go.uber.org/goleak"
 
+	wormhole "github.com/wormhole-go/wormhole"
 	"github.com/wormhole-go/wormhole/rendezvous/mailboxtest"
 	"github.com/wormhole-go/wormhole/tunnel"
 )
@@ -320,4 +321,36 @@ func TestVerifyRejected(t *testing.T) {
 	}
 	cancelA()
 	<-done
+}
+
+// A peer whose version message has no can-dilate: exit 5.
+func TestPeerCannotDilate(t *testing.T) {
+	mb := mailboxtest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	pr, pw := io.Pipe()
+	evs := watchJSON(pr)
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"--json", "--relay-url", mb.URL(), "--transit-helper", "", "--listen-addr", "127.0.0.1:0", "-L", "x=0:127.0.0.1:9"}, env(), strings.NewReader(""), pw, io.Discard)
+		pw.Close()
+	}()
+	code := evs.wait(t, "code-allocated")["code"].(string)
+	w, err := wormhole.New(ctx, wormhole.Options{AppID: defaultAppID, RendezvousURL: mb.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close(ctx)
+	if err := w.SetCode(code); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Verifier(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c := <-done; c != exitPeer {
+		t.Fatalf("exit %d, want %d", c, exitPeer)
+	}
+	if e := evs.wait(t, "error"); !strings.Contains(e["message"].(string), "dilat") {
+		t.Fatalf("error event %v", e)
+	}
 }
