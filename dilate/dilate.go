@@ -215,7 +215,8 @@ type Dilation struct {
 	listeners   map[string]*Listener
 	pending     map[string][]net.Conn
 	connected   chan struct{} // closed at the first selected connection
-	fatal       error
+	fatal       error         // set once, then failed is closed
+	failed      chan struct{} // Dial cannot succeed any more
 	curDesc     string
 
 	useVersion string         // what our please says
@@ -320,6 +321,7 @@ func New(ctx context.Context, key []byte, sig Signaling, opts Options) (*Dilatio
 		listeners:   map[string]*Listener{},
 		pending:     map[string][]net.Conn{},
 		connected:   make(chan struct{}),
+		failed:      make(chan struct{}),
 		useVersion:  useVersion,
 		yready:      make(chan struct{}),
 	}
@@ -471,7 +473,10 @@ func (d *Dilation) run() {
 				if r.Side == d.side {
 					d.log.Error("dilate: peer has our side", "side", r.Side)
 					d.mu.Lock()
-					d.fatal = ErrReflection
+					if d.fatal == nil {
+						d.fatal = ErrReflection
+						close(d.failed)
+					}
 					d.mu.Unlock()
 					continue
 				}
@@ -628,6 +633,10 @@ func (d *Dilation) waitConnected(ctx context.Context) error {
 		return ctx.Err()
 	case <-d.done:
 		return errDilationClosed
+	case <-d.failed:
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return d.fatal
 	}
 }
 
