@@ -26,6 +26,7 @@ type conn struct {
 	nc     net.Conn
 	remote string
 	wr     wsReader
+	rw     *readWaiter // nil if nc is not a socket
 
 	pingTimer   *time.Timer
 	pingPending atomic.Bool // a ping is out and the read deadline armed
@@ -95,6 +96,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		nc.Close()
 	}
 	c.wr = wsReader{r: nc, pre: rest, limit: s.opts.MaxMessageSize, onControl: c.control}
+	c.rw = newReadWaiter(nc)
 	s.log.Debug("client connected", "remote", r.RemoteAddr)
 	c.send("welcome", map[string]any{"welcome": s.welcomeFor(s.yourAddress(r))})
 	if s.opts.PingInterval > 0 {
@@ -127,6 +129,9 @@ func (c *conn) run() {
 // reader reads messages until the connection ends or a fatal error.
 func (c *conn) reader() {
 	for {
+		if len(c.wr.pre) == 0 {
+			c.rw.wait() // idle here, on a shallow stack
+		}
 		_, payload, err := c.wr.readMessage()
 		if c.pingPending.CompareAndSwap(true, false) {
 			c.nc.SetReadDeadline(time.Time{}) // any frame proves the peer alive
