@@ -3,6 +3,7 @@ package main
 import (
 	"archive/zip"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -203,12 +204,16 @@ func transitFor(s *session, c commonOptions, sender bool) (*transit.Transit, err
 	if err != nil {
 		return nil, &usageErr{fmt.Sprintf("bad --transit-helper %q: %v", s.g.transitHelper, err)}
 	}
-	return transit.New(transit.Options{
+	o := transit.Options{
 		IsSender:   sender,
 		Key:        key,
 		RelayHints: []hints.Hint{relay},
 		NoListen:   c.noListen || !c.listen,
-	})
+	}
+	if !sender {
+		o.Dial = speakSecondDialer(key) // see transitorder.go
+	}
+	return transit.New(o)
 }
 
 // transitMessage is our {"transit": …} for t.
@@ -283,7 +288,7 @@ func sendFile(ctx context.Context, s *session, c commonOptions, src *fileSource)
 	s.mark("transit connected")
 	fmt.Fprintf(e.stderr, "Sending (%s)..\n", conn.Candidate())
 	h := sha256.New()
-	p := newProgress(e.stderr, src.size, c.hideProgress)
+	p := newProgress(e.stderr, e.stderrTTY, src.size, c.hideProgress)
 	if src.size > 0 {
 		// exactly the size offered, even if the file changes meanwhile
 		n, err := io.Copy(conn, io.TeeReader(io.TeeReader(io.LimitReader(src.f, src.size), h), p))
@@ -376,16 +381,25 @@ func receiveFile(ctx context.Context, s *session, o receiveOptions, offer *trans
 	if t == nil {
 		return &transferError{"the sender offered a " + offer.Kind().String() + " but sent no transit hints"}
 	}
-	if _, err := os.Lstat(dest); err == nil { // only with --output-file
-		if err := os.RemoveAll(dest); err != nil {
+	// Everything is created through an *os.Root on the destination's
+	// directory: no path or link can lead the write elsewhere.
+	parent, base := filepath.Split(dest)
+	root, err := os.OpenRoot(parent)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	if _, err := root.Lstat(base); err == nil { // only with --output-file
+		if err := root.RemoveAll(base); err != nil {
 			return err
 		}
 	}
 	var tmp *os.File
+	var tmpName string // in root, for the file case
 	if dir {
 		tmp, err = os.CreateTemp("", "wh-receive-*.zip")
 	} else {
-		tmp, err = os.OpenFile(dest+".tmp", os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+		tmp, tmpName, err = createTempIn(root, base)
 	}
 	if err != nil {
 		return err
@@ -393,8 +407,11 @@ func receiveFile(ctx context.Context, s *session, o receiveOptions, offer *trans
 	keep := false
 	defer func() {
 		tmp.Close()
-		if !keep || dir {
+		switch {
+		case dir:
 			os.Remove(tmp.Name())
+		case !keep:
+			root.Remove(tmpName)
 		}
 	}()
 	if err := transfer.AcceptFile(ctx, s.w); err != nil {
@@ -410,7 +427,7 @@ func receiveFile(ctx context.Context, s *session, o receiveOptions, offer *trans
 	s.mark("transit connected")
 	fmt.Fprintf(e.stderr, "Receiving (%s)..\n", conn.Candidate())
 	h := sha256.New()
-	p := newProgress(e.stderr, xfersize, o.hideProgress)
+	p := newProgress(e.stderr, e.stderrTTY, xfersize, o.hideProgress)
 	n, err := io.CopyN(io.MultiWriter(tmp, h, p), conn, xfersize)
 	p.finish()
 	if n < xfersize {
@@ -430,7 +447,7 @@ func receiveFile(ctx context.Context, s *session, o receiveOptions, offer *trans
 		if err := tmp.Close(); err != nil {
 			return err
 		}
-		if err := os.Rename(tmp.Name(), dest); err != nil {
+		if err := root.Rename(tmpName, base); err != nil {
 			return err
 		}
 		keep = true
@@ -441,6 +458,26 @@ func receiveFile(ctx context.Context, s *session, o receiveOptions, offer *trans
 		return &transferError{fmt.Sprintf("sending the confirmation: %v", err)}
 	}
 	return nil
+}
+
+// createTempIn creates a new file ".BASE.NNNN.part" in root (O_EXCL: never
+// an existing file or link).
+func createTempIn(root *os.Root, base string) (*os.File, string, error) {
+	var err error
+	for i := 0; i < 100; i++ {
+		var b [4]byte
+		rand.Read(b[:])
+		name := "." + base[:min(len(base), 200)] + "." + hex.EncodeToString(b[:]) + ".part"
+		var f *os.File
+		f, err = root.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+		if err == nil {
+			return f, name, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			break
+		}
+	}
+	return nil, "", err
 }
 
 func hexSum(h hash.Hash) string { return hex.EncodeToString(h.Sum(nil)) }
@@ -481,9 +518,19 @@ func freeSpace(dir string) (uint64, bool) {
 	return st.Bavail * uint64(st.Bsize), true
 }
 
-// unzipInto extracts the zip in f (size bytes) into dest, refusing entries
-// that would land outside dest and more than limit bytes in total.
-func unzipInto(f *os.File, size int64, dest string, limit int64) error {
+// ErrUnsafeZip is matched by every refusal of a zip entry that would
+// land outside the destination or replace a link.
+var ErrUnsafeZip = errors.New("malicious zipfile")
+
+// unzipInto extracts the zip in f (size bytes) into dest, which it
+// creates. Every file is created through an *os.Root opened on dest, so no
+// entry can write outside it: names with "..", absolute names and names
+// through a symbolic link that leads out are refused, by the name check
+// here and again by the kernel-checked Root. Symbolic-link entries are
+// written as regular files holding the link text (as Python's zipfile
+// does); no link is ever created. Extraction stops with an error once
+// more than limit bytes were written in total.
+func unzipInto(f io.ReaderAt, size int64, dest string, limit int64) error {
 	zr, err := zip.NewReader(f, size)
 	if err != nil {
 		return err
@@ -491,21 +538,32 @@ func unzipInto(f *os.File, size int64, dest string, limit int64) error {
 	if err := os.MkdirAll(dest, 0o755); err != nil {
 		return err
 	}
+	root, err := os.OpenRoot(dest)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
 	var total int64
 	for _, zf := range zr.File {
-		name := filepath.FromSlash(zf.Name)
+		name := filepath.FromSlash(strings.TrimSuffix(zf.Name, "/"))
 		if !filepath.IsLocal(name) {
-			return fmt.Errorf("malicious zipfile, %s outside of %s", zf.Name, dest)
+			return fmt.Errorf("%w, %q would be outside of %s", ErrUnsafeZip, zf.Name, dest)
 		}
-		out := filepath.Join(dest, name)
 		if strings.HasSuffix(zf.Name, "/") || zf.FileInfo().IsDir() {
-			if err := os.MkdirAll(out, 0o755); err != nil {
-				return err
+			if err := root.MkdirAll(name, 0o755); err != nil {
+				return fmt.Errorf("%w: %q: %w", ErrUnsafeZip, zf.Name, err)
 			}
 			continue
 		}
-		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-			return err
+		if dir := filepath.Dir(name); dir != "." {
+			if err := root.MkdirAll(dir, 0o755); err != nil {
+				return fmt.Errorf("%w: %q: %w", ErrUnsafeZip, zf.Name, err)
+			}
+		}
+		// never write through a link that is already there (Root would
+		// follow one that stays inside dest)
+		if st, err := root.Lstat(name); err == nil && !st.Mode().IsRegular() {
+			return fmt.Errorf("%w: %q already exists and is not a regular file", ErrUnsafeZip, zf.Name)
 		}
 		perm := zf.Mode().Perm()
 		if perm == 0 {
@@ -515,10 +573,10 @@ func unzipInto(f *os.File, size int64, dest string, limit int64) error {
 		if err != nil {
 			return err
 		}
-		w, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm|0o200)
+		w, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm|0o200)
 		if err != nil {
 			rc.Close()
-			return err
+			return fmt.Errorf("%w: %q: %w", ErrUnsafeZip, zf.Name, err)
 		}
 		n, err := io.Copy(w, io.LimitReader(rc, limit-total+1))
 		rc.Close()
@@ -532,39 +590,9 @@ func unzipInto(f *os.File, size int64, dest string, limit int64) error {
 		if total > limit {
 			return fmt.Errorf("the zip holds more than the %d bytes offered", limit)
 		}
-		if err := os.Chmod(out, perm); err != nil {
+		if err := root.Chmod(name, perm); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// progress is a minimal progress display on stderr (Python uses tqdm).
-type progress struct {
-	w           io.Writer
-	total, done int64
-	lastPct     int
-	hide        bool
-}
-
-func newProgress(w io.Writer, total int64, hide bool) *progress {
-	return &progress{w: w, total: total, lastPct: -1, hide: hide || total <= 0}
-}
-
-func (p *progress) Write(b []byte) (int, error) {
-	p.done += int64(len(b))
-	if !p.hide {
-		pct := int(p.done * 100 / p.total)
-		if pct != p.lastPct {
-			p.lastPct = pct
-			fmt.Fprintf(p.w, "\r%3d%% %s/%s", pct, naturalSize(p.done), naturalSize(p.total))
-		}
-	}
-	return len(b), nil
-}
-
-func (p *progress) finish() {
-	if !p.hide && p.lastPct >= 0 {
-		fmt.Fprintln(p.w)
-	}
 }

@@ -179,7 +179,7 @@ func TestFilesWhToWh(t *testing.T) {
 	if got, _ := os.ReadFile(filepath.Join(dst, "renamed.txt")); !bytes.Equal(got, data) {
 		t.Fatalf("received %q", got)
 	}
-	if !strings.Contains(wr.stderr, "100% 19 Bytes/19 Bytes") {
+	if !strings.Contains(wr.stderr, "100% 19 Bytes/19 Bytes ") || strings.Contains(wr.stderr, "\r") {
 		t.Errorf("no progress shown:\n%s", wr.stderr)
 	}
 

@@ -48,6 +48,8 @@ type env struct {
 	getenv func(string) string
 	// stdinFd is stdin's file descriptor when it is a terminal, else -1.
 	stdinFd int
+	// stderrTTY: stderr is a terminal (the progress line is redrawn there).
+	stderrTTY bool
 	// slowNotice is how long a wait lasts before a "Waiting for …" notice
 	// (Python: 1 s).
 	slowNotice time.Duration
@@ -113,6 +115,7 @@ func main() {
 	e := &env{
 		stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr,
 		getenv: os.Getenv, stdinFd: fd, slowNotice: time.Second,
+		stderrTTY: isTerminal(int(os.Stderr.Fd())),
 	}
 	code := run(ctx, e, os.Args[1:])
 	stop()

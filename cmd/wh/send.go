@@ -40,6 +40,8 @@ Options:
   --code CODE            human-generated code phrase (NNN-word-word)
   --ignore-unsendable-files
                          skip files in a directory that cannot be read
+  --qr                   also show the code as a QR code (a wormhole-transfer:
+                         URI, for phone apps that scan it)
 ` + commonHelp
 
 func runSend(ctx context.Context, e *env, g globals, args []string) int {
@@ -48,11 +50,12 @@ func runSend(ctx context.Context, e *env, g globals, args []string) int {
 	var c commonOptions
 	c.register(fs)
 	var text, code string
-	var ignoreUnsendable bool
+	var ignoreUnsendable, qr bool
 	textSet := false
 	fs.Func("text", "", func(s string) error { text, textSet = s, true; return nil })
 	fs.StringVar(&code, "code", "", "")
 	fs.BoolVar(&ignoreUnsendable, "ignore-unsendable-files", false, "")
+	fs.BoolVar(&qr, "qr", false, "")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return usageError(e, "wh send", err)
@@ -114,14 +117,22 @@ func runSend(ctx context.Context, e *env, g globals, args []string) int {
 	if err != nil {
 		return report(e.stderr, err, g.relayURL, ctx.Err() != nil)
 	}
-	err = send(ctx, s, c, code, text, src)
+	err = send(ctx, s, sendOptions{commonOptions: c, code: code, qr: qr}, text, src)
 	err = s.close(ctx, err)
 	return report(e.stderr, err, g.relayURL, ctx.Err() != nil)
 }
 
+// sendOptions are send's options besides the text or file.
+type sendOptions struct {
+	commonOptions
+	code string
+	qr   bool // show the code as a QR code too
+}
+
 // send runs the sender: text, or src when it is not nil.
-func send(ctx context.Context, s *session, c commonOptions, code, text string, src *fileSource) error {
+func send(ctx context.Context, s *session, o sendOptions, text string, src *fileSource) error {
 	e := s.e
+	c, code := o.commonOptions, o.code
 	if err := s.welcome(ctx); err != nil {
 		return err
 	}
@@ -149,6 +160,14 @@ func send(ctx context.Context, s *session, c commonOptions, code, text string, s
 	if !c.zeroMode {
 		fmt.Fprintf(e.stderr, "Wormhole code is: %s\n", code)
 		other += " " + code
+	}
+	if o.qr {
+		uri := wormholeURI(code, s.g.relayURL)
+		q, err := renderQR(uri)
+		if err != nil {
+			return fmt.Errorf("QR code of %s: %w", uri, err)
+		}
+		fmt.Fprintf(e.stderr, "\n%s%s\n\n", q, uri)
 	}
 	fmt.Fprintf(e.stderr, "On the other computer, please run:\n\n%s\n\n", other)
 
