@@ -2,6 +2,11 @@ package benchmarks
 
 import (
 	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -65,4 +70,72 @@ func BenchmarkMailboxPairing(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkMailboxSideBySide builds benchmarks/cmd/mailboxload and runs
+// its -compare mode once: our server as a separate child process holding
+// WH_MAILBOX_IDLE idle clients (default 19000; memory per client measured
+// in the server process), then pairings; then the same against Debian's
+// Python server (WH_MAILBOX_PYIDLE idle clients, default 2000, and fewer
+// pairings: it is ~100x slower). The table is logged; the figures are
+// reported as metrics. b.N is ignored (one run is the measurement).
+func BenchmarkMailboxSideBySide(b *testing.B) {
+	interop.NeedPython(b)
+	interop.NeedCommand(b, "twistd3")
+	env := func(k string, def int) string {
+		if v := os.Getenv(k); v != "" {
+			if _, err := strconv.Atoi(v); err == nil {
+				return v
+			}
+		}
+		return strconv.Itoa(def)
+	}
+	dir := b.TempDir()
+	bin := filepath.Join(dir, "mailboxload")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/mailboxload").CombinedOutput(); err != nil {
+		b.Fatalf("build mailboxload: %v\n%s", err, out)
+	}
+	js := filepath.Join(dir, "out.json")
+	cmd := exec.Command(bin, "-compare", "-idle", env("WH_MAILBOX_IDLE", 19000), "-pyidle", env("WH_MAILBOX_PYIDLE", 2000),
+		"-n", "2000", "-c", "16", "-pyn", "60", "-pyc", "8", "-json", js)
+	out, err := cmd.CombinedOutput()
+	b.Logf("%s %v\n%s", filepath.Base(bin), cmd.Args[1:], out)
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw, err := os.ReadFile(js)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var res struct {
+		Idle []struct {
+			Go               bool
+			Clients          int
+			HeapStackPerConn float64 `json:"heap_stack_per_conn"`
+			RSSPerConn       float64 `json:"rss_per_conn"`
+		}
+		Pairings []struct {
+			PerSecond float64 `json:"pairings_per_s"`
+			P50ms     float64 `json:"p50_ms"`
+			P99ms     float64 `json:"p99_ms"`
+		}
+	}
+	if err := json.Unmarshal(raw, &res); err != nil {
+		b.Fatal(err)
+	}
+	for i, r := range res.Idle {
+		who := map[bool]string{true: "go", false: "py"}[r.Go]
+		if r.Go {
+			b.ReportMetric(r.HeapStackPerConn, who+"-idle-heap+stack-B/conn")
+		}
+		b.ReportMetric(r.RSSPerConn, who+"-idle-rss-B/conn")
+		b.ReportMetric(float64(r.Clients), who+"-idle-clients")
+		if i < len(res.Pairings) {
+			p := res.Pairings[i]
+			b.ReportMetric(p.PerSecond, who+"-pairings/s")
+			b.ReportMetric(p.P50ms, who+"-p50-ms")
+			b.ReportMetric(p.P99ms, who+"-p99-ms")
+		}
+	}
+	b.ReportMetric(0, "ns/op")
 }

@@ -104,7 +104,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if lim, err := load.RaiseFileLimit(); err != nil {
 		fmt.Fprintf(stderr, "mailboxload: raise open-file limit: %v\n", err)
-	} else if cf.idle+cf.pyidle+64 > int(lim) {
+	} else if max(cf.idle, cf.pyidle)+64 > int(lim) {
 		fmt.Fprintf(stderr, "mailboxload: warning: open-file limit %d is below the idle clients asked for\n", lim)
 	}
 	switch {
