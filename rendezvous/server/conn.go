@@ -132,9 +132,10 @@ func (c *conn) reader() {
 		if len(c.wr.pre) == 0 {
 			c.rw.wait() // idle here, on a shallow stack
 		}
-		_, payload, err := c.wr.readMessage()
-		if c.pingPending.CompareAndSwap(true, false) {
-			c.nc.SetReadDeadline(time.Time{}) // any frame proves the peer alive
+		op, payload, err := c.wr.readMessage()
+		c.alive()
+		if err == nil && op >= opClose {
+			continue // ping or pong, already answered
 		}
 		if err != nil {
 			var we *WebSocketError
@@ -157,8 +158,17 @@ func (c *conn) reader() {
 	}
 }
 
-// control answers pings and notes pongs (called by the reader).
+// alive disarms the keepalive read deadline: a frame arrived.
+func (c *conn) alive() {
+	if c.pingPending.CompareAndSwap(true, false) {
+		c.nc.SetReadDeadline(time.Time{})
+	}
+}
+
+// control answers pings and notes pongs (called by the reader, also for
+// control frames inside a fragmented message).
 func (c *conn) control(op byte, payload []byte) {
+	c.alive()
 	if op == opPing {
 		c.enqueue(appendFrame(nil, opPong, payload), true)
 	}

@@ -262,8 +262,10 @@ func noEOF(err error) error {
 }
 
 // readMessage returns the next complete text or binary message, handling
-// fragmentation and control frames. It returns errPeerClosed after a close
-// frame, a *WebSocketError for protocol violations, or the read error.
+// fragmentation and control frames (passed to onControl). A ping or pong
+// between messages is returned as it is (op opPing or opPong, no message)
+// after onControl ran. It returns errPeerClosed after a close frame, a
+// *WebSocketError for protocol violations, or the read error.
 func (wr *wsReader) readMessage() (op byte, msg []byte, err error) {
 	var started bool
 	for {
@@ -275,6 +277,11 @@ func (wr *wsReader) readMessage() (op byte, msg []byte, err error) {
 		case opPing, opPong:
 			if wr.onControl != nil {
 				wr.onControl(fop, payload)
+			}
+			if !started {
+				// Between messages: return so that the caller can go
+				// back to waiting on its shallow stack.
+				return fop, nil, nil
 			}
 			continue
 		case opClose:

@@ -234,3 +234,36 @@ func TestWebSocketBadUpgrade(t *testing.T) {
 	}
 	waitConns(t, mb, 0)
 }
+
+// TestKeepaliveAnsweredPings: a client that answers every ping stays
+// connected over many ping intervals, each much longer than PingTimeout
+// after the first ping (the pong must disarm the read deadline even
+// though it is the only frame the client sends).
+func TestKeepaliveAnsweredPings(t *testing.T) {
+	mb := startGo(t, server.Options{PingInterval: 10 * time.Millisecond, PingTimeout: 30 * time.Millisecond})
+	c := rawWebSocket(t, mb.Addr())
+	pings := 0
+	for pings < 20 {
+		_, op, p := readServerFrame(t, c)
+		switch op {
+		case 9:
+			pings++
+			if _, err := c.Write(clientFrame(true, 10, p)); err != nil {
+				t.Fatal(err)
+			}
+		case 8:
+			t.Fatalf("closed after %d answered pings: %q", pings, p)
+		}
+	}
+	c.Write(clientFrame(true, 1, []byte(`{"type":"ping","ping":1,"id":"alive"}`)))
+	for {
+		_, op, p := readServerFrame(t, c)
+		if op == 9 {
+			c.Write(clientFrame(true, 10, p))
+			continue
+		}
+		if op == 1 && bytes.Contains(p, []byte(`"ack"`)) {
+			return
+		}
+	}
+}
