@@ -163,6 +163,39 @@ class Stdin(LineReceiver):
             self.d.callback(None)
 
 
+def start_state_dump(dw):
+    """--debug: log the Dilation manager's connection state every second
+    (what the TCP transport is doing, L4 queues, the Leader's keepalive)."""
+    from twisted.internet.task import LoopingCall
+    from twisted.python import log
+
+    def dump():
+        m = dw._manager
+        c = m._connection
+        tr = getattr(c, "transport", None) if c is not None else None
+        traffic = getattr(m._traffic, "_state", None) if m._traffic else None
+        info = dict(
+            manager_state=str(getattr(m, "_state", "?")),
+            connection=repr(c)[:60] if c is not None else None,
+            traffic_timer=repr(traffic)[:60] if traffic else None,
+            ping_timer=m._timer is not None,
+            outbound_unacked=len(m._outbound._outbound_queue),
+            outbound_paused=m._outbound._paused,
+        )
+        if tr is not None:
+            from twisted.internet import reactor as r
+            info.update(
+                tcp_disconnecting=bool(getattr(tr, "disconnecting", None)),
+                tcp_producer=repr(getattr(tr, "producer", None))[:50],
+                tcp_producer_paused=getattr(tr, "producerPaused", None),
+                tcp_reading=tr in r.getReaders(),
+                tcp_writing=tr in r.getWriters(),
+                tcp_buffered=len(getattr(tr, "dataBuffer", b"")) + getattr(tr, "_tempDataLen", 0),
+            )
+        log.msg("STATE " + json.dumps(info, default=str))
+    LoopingCall(dump).start(1.0)
+
+
 @defer.inlineCallbacks
 def main(args):
     loopback_only()
@@ -195,6 +228,8 @@ def main(args):
         kw["ping_interval"] = args.ping_interval
     dw = w.dilate(**kw)
     holder["dw"] = dw
+    if args.debug:
+        start_state_dump(dw)
     yield dw.when_dilated()
     emit(event="dilated", side=dw._manager._my_side,
          role=str(dw._manager._my_role))
@@ -236,7 +271,11 @@ def run():
     p.add_argument("--chunk", type=int, default=256 << 10)
     p.add_argument("--open", action="append", default=[])
     p.add_argument("--listen", action="append", default=[])
+    p.add_argument("--debug", action="store_true", help="twisted log to stderr")
     args = p.parse_args()
+    if args.debug:
+        from twisted.python import log
+        log.startLogging(sys.stderr, setStdout=False)
 
     rc = []
 
