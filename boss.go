@@ -257,6 +257,12 @@ func (w *Wormhole) queueOutLocked(m outMsg) {
 // order, once the mailbox is open.
 func (w *Wormhole) sender() {
 	defer w.wg.Done()
+	defer func() {
+		w.mu.Lock()
+		w.senderDone = true
+		w.bumpLocked()
+		w.mu.Unlock()
+	}()
 	for {
 		w.mu.Lock()
 		for !w.mailboxOpen || len(w.out) == 0 {
@@ -626,7 +632,7 @@ func (w *Wormhole) terminate(mood string) {
 		// Python writes every message to the wire as soon as it exists, so
 		// the close always follows them: flush what is queued (notably our
 		// version, which a wrong-code peer needs to become scared too).
-		for w.mailboxOpen && len(w.out) > 0 && w.ctx.Err() == nil {
+		for w.mailboxOpen && len(w.out) > 0 && !w.senderDone && w.ctx.Err() == nil {
 			if w.waitLocked(w.ctx) != nil {
 				break
 			}

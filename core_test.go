@@ -570,6 +570,23 @@ func TestFakeServerErrors(t *testing.T) {
 	})
 }
 
+// TestFakeAddFails: the sender stops on a server error with messages still
+// queued; closing must not wait for them.
+func TestFakeAddFails(t *testing.T) {
+	ctx := testCtx(t)
+	s := newFakeServer()
+	s.addErr = "no adds today"
+	w := mustNew(t, ctx, s.opts(testAppID))
+	if err := w.SetCode("8-fail"); err != nil {
+		t.Fatal(err)
+	}
+	waitClosing(t, ctx, w)
+	var se *ServerError
+	if err := w.Close(context.Background()); !errors.As(err, &se) || se.Message != "no adds today" {
+		t.Fatalf("close: %v", err)
+	}
+}
+
 func TestFakeInput(t *testing.T) {
 	ctx := testCtx(t)
 	s := newFakeServer()

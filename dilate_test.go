@@ -117,6 +117,9 @@ func TestDilateRefused(t *testing.T) {
 		if _, err := a.Dilate(ctx, dilate.Options{NoListen: true}); !errors.Is(err, dilate.ErrPeerCannotDilate) {
 			t.Fatalf("dilate: %v", err)
 		}
+		if _, err := b.Verifier(ctx); err != nil { // b is happy too before closing
+			t.Fatal(err)
+		}
 		for _, w := range []*Wormhole{a, b} {
 			if err := w.Close(ctx); err != nil {
 				t.Fatal(err)

@@ -19,6 +19,7 @@ type fakeServer struct {
 	nameplates map[string]*fakeNameplate
 	mailboxes  map[string]*fakeBox
 	welcomeErr string
+	addErr     string // Add fails with this server error
 	log        []string // "side op args" for assertions
 }
 
@@ -204,6 +205,9 @@ func (c *fakeClient) Add(ctx context.Context, phase string, body []byte) error {
 	b, err := c.box()
 	if err != nil {
 		return err
+	}
+	if c.s.addErr != "" {
+		return &ServerError{Message: c.s.addErr}
 	}
 	c.s.record(c.side, "add %s", phase)
 	m := inbound{Side: c.side, Phase: phase, Body: append([]byte(nil), body...)}

@@ -105,18 +105,19 @@ type Wormhole struct {
 	welcome        *Welcome
 
 	// key
-	sp        *pake.SPAKE2
-	peerPake  []byte // the peer's PAKE message, stashed until our code is known
-	gotPake   bool
-	key       []byte
-	preKey    []inbound // non-pake peer messages that came before the key
-	verified  bool
-	verifier  []byte
-	peerVers  *peerVersions
-	nextTx    int
-	nextTxDil int
-	held      []outMsg // app and dilate messages waiting for verification (plaintext)
-	out       []outMsg // messages for the sender (bodies final)
+	sp         *pake.SPAKE2
+	peerPake   []byte // the peer's PAKE message, stashed until our code is known
+	gotPake    bool
+	key        []byte
+	preKey     []inbound // non-pake peer messages that came before the key
+	verified   bool
+	verifier   []byte
+	peerVers   *peerVersions
+	nextTx     int
+	nextTxDil  int
+	held       []outMsg // app and dilate messages waiting for verification (plaintext)
+	out        []outMsg // messages for the sender (bodies final)
+	senderDone bool     // the sender goroutine stopped (out will not drain)
 
 	// receive
 	rx      map[int][]byte
