@@ -19,7 +19,7 @@ type fakeServer struct {
 	nameplates map[string]*fakeNameplate
 	mailboxes  map[string]*fakeBox
 	welcomeErr string
-	addErr     string // Add fails with this server error
+	addErr     string   // Add fails with this server error
 	log        []string // "side op args" for assertions
 }
 
