@@ -34,7 +34,11 @@ func mustNew(t *testing.T, ctx context.Context, o Options) *Wormhole {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = w.Close(context.Background()) })
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // safety net
+		defer cancel()
+		_ = w.Close(ctx)
+	})
 	return w
 }
 
