@@ -18,7 +18,14 @@
 // closes the wormhole with mood "scary" and ErrWrongPassword.
 //
 // Every blocking method takes a context.Context. Alternatively, with
-// Options.Events, everything is delivered as one ordered stream of Events.
+// Options.Events, everything is delivered as one ordered stream of Events
+// (both modes run the same state machine: empty, lonely, happy, closing,
+// closed).
+//
+// Other entry points: InputCode for typing a code with completion,
+// TranscribeInitiate/TranscribeRespond for a one-blob exchange, Dilate for
+// Dilation (advertised with Options.Dilation), and Timing for a
+// --dump-timing style trace.
 package wormhole
 
 import (
