@@ -167,8 +167,18 @@ func TestGoGoEvents(t *testing.T) {
 		msgs  []string
 		err   error
 	}
+	// Safety net: if the exchange stalls, closing both wormholes ends both
+	// event streams so the test fails with what it saw instead of hanging.
+	stop := context.AfterFunc(ctx, func() {
+		_ = a.Close(context.Background())
+		_ = b.Close(context.Background())
+	})
+	defer stop()
 	run := func(w *Wormhole, peerName string, out chan<- result) {
 		var r result
+		// Close only once our own three messages are sent AND the peer's
+		// three arrived: closing earlier would abandon our unsent messages.
+		sent := make(chan struct{})
 		for e := range w.Events() {
 			r.kinds = append(r.kinds, strings.TrimPrefix(fmt.Sprintf("%T", e), "wormhole."))
 			switch e := e.(type) {
@@ -180,6 +190,7 @@ func TestGoGoEvents(t *testing.T) {
 				}
 			case VerifierEvent:
 				go func() {
+					defer close(sent)
 					for i := range 3 {
 						_ = w.Send(ctx, fmt.Appendf(nil, "%d", i))
 					}
@@ -187,7 +198,13 @@ func TestGoGoEvents(t *testing.T) {
 			case MessageEvent:
 				r.msgs = append(r.msgs, string(e.Body))
 				if len(r.msgs) == 3 {
-					go func() { _ = w.Close(ctx) }()
+					go func() {
+						select {
+						case <-sent:
+						case <-ctx.Done():
+						}
+						_ = w.Close(ctx)
+					}()
 				}
 			case ClosedEvent:
 				if r.err == nil {
