@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -60,15 +61,22 @@ func speakSecondDialer(key []byte) hints.Dialer {
 		if c.Relay {
 			prefix = len("ok\n")
 		}
-		return &speakSecondConn{Conn: conn, mine: mine, until: prefix + theirs}, nil
+		return &speakSecondConn{Conn: conn, r: bufio.NewReaderSize(conn, readBuffer), mine: mine, until: prefix + theirs}, nil
 	}
 }
 
+// readBuffer is the read buffer of the connections wh dials. The transit
+// package reads each record with two reads (4-byte length, then the
+// rest) straight from the connection; buffered, a 16 KiB record costs a
+// fraction of a system call instead of two.
+const readBuffer = 256 << 10
+
 // speakSecondConn delays one Write of exactly `mine` until `until` bytes
 // have been read (the relay's "ok\n" plus the peer's handshake), then
-// passes everything through.
+// passes writes through. Reads go through a buffer.
 type speakSecondConn struct {
 	net.Conn
+	r    *bufio.Reader
 	done atomic.Bool // handshake phase over: plain pass-through
 
 	mu    sync.Mutex
@@ -92,7 +100,7 @@ func (c *speakSecondConn) Write(p []byte) (int, error) {
 }
 
 func (c *speakSecondConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
+	n, err := c.r.Read(p)
 	if c.done.Load() {
 		return n, err
 	}
