@@ -113,9 +113,6 @@ func (c *conn) run() {
 	s := c.s
 	defer s.wg.Done()
 	c.reader()
-	if c.pingTimer != nil {
-		c.pingTimer.Stop()
-	}
 	s.mu.Lock()
 	delete(s.conns, c)
 	if c.hasMbox && c.listening {
@@ -186,7 +183,11 @@ func (c *conn) ping() {
 	c.nc.SetReadDeadline(time.Now().Add(c.s.opts.PingTimeout))
 	c.pingPending.Store(true)
 	c.enqueue(appendFrame(nil, opPing, nil), true)
-	c.pingTimer.Reset(c.s.opts.PingInterval)
+	c.qmu.Lock()
+	if !c.finishing { // finish stops the timer after setting finishing
+		c.pingTimer.Reset(c.s.opts.PingInterval)
+	}
+	c.qmu.Unlock()
 }
 
 // kill drops the connection at once (server Close, overflow, dead peer).
@@ -304,6 +305,9 @@ func (c *conn) finish() {
 	c.qmu.Lock()
 	c.finishing = true
 	c.qmu.Unlock()
+	if c.pingTimer != nil {
+		c.pingTimer.Stop() // ping re-arms it only while !finishing
+	}
 	c.writers.Wait()
 	err := c.flush()
 	c.qmu.Lock()
