@@ -72,6 +72,8 @@ func FuzzUnzip(f *testing.F) {
 	f.Add(zipOf(f, map[string]string{"../x": "1"}))
 	f.Add(zipOf(f, map[string]string{"big": strings.Repeat("z", 5000)}))
 	f.Add([]byte("PK\x03\x04 not really"))
+	f.Add(zipEntries(f, zipEntry{name: "ln", data: "/tmp", mode: fs.ModeSymlink | 0o777}, zipEntry{name: "ln/x", data: "x"}))
+	f.Add(zipEntries(f, zipEntry{name: "d/", mode: fs.ModeDir | 0o755}, zipEntry{name: "d/../../x", data: "x"}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		dest, err := unzipBytes(t, data, 4096)
 		if err != nil {
