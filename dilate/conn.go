@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -158,41 +159,37 @@ func (c *conn) readLoop() {
 	defer c.d.wg.Done()
 	var buf []byte
 	for {
-		frame, err := readFrame(c.br, buf, c.d.opts.MaxFrame)
-		if err != nil {
+		var hdr [frameHeader]byte
+		if _, err := io.ReadFull(c.br, hdr[:]); err != nil {
 			c.fail(err)
 			return
 		}
-		if cap(frame) <= 1<<20 {
-			buf = frame
+		n := int64(binary.BigEndian.Uint32(hdr[:]))
+		if n > noiseMaxMsg {
+			// Several Noise messages in one frame (a Python write larger
+			// than 65519 bytes): stream it chunk by chunk.
+			if err := c.readLargeFrame(n); err != nil {
+				c.fail(err)
+				return
+			}
+			continue
+		}
+		if cap(buf) < int(n) {
+			buf = make([]byte, noiseMaxMsg)
+		}
+		frame := buf[:n]
+		if _, err := io.ReadFull(c.br, frame); err != nil {
+			c.fail(err)
+			return
 		}
 		pt, err := c.open.open(frame)
 		if err != nil {
 			c.fail(err)
 			return
 		}
-		r, err := parseRecord(pt)
-		if err != nil {
+		if err := c.dispatch(pt); err != nil {
 			c.fail(err)
 			return
-		}
-		switch r.tag {
-		case tagKCM:
-			c.d.log.Debug("dilate: unexpected KCM after selection", "gen", c.gen)
-		case tagPing:
-			c.queueCtrl(record{tag: tagPong, pingID: r.pingID})
-		case tagPong:
-			c.mu.Lock()
-			c.awaitPong = false
-			c.mu.Unlock()
-		case tagAck:
-			c.d.out.ack(r.seq)
-		default: // OPEN, DATA, CLOSE
-			if !c.d.in.handle(r) {
-				c.fail(errDilationClosed)
-				return
-			}
-			c.queueCtrl(record{tag: tagAck, seq: r.seq})
 		}
 		select {
 		case <-c.done:
@@ -200,6 +197,90 @@ func (c *conn) readLoop() {
 		default:
 		}
 	}
+}
+
+// dispatch handles one complete L3 record.
+func (c *conn) dispatch(pt []byte) error {
+	r, err := parseRecord(pt)
+	if err != nil {
+		return err
+	}
+	switch r.tag {
+	case tagKCM:
+		c.d.log.Debug("dilate: unexpected KCM after selection", "gen", c.gen)
+	case tagPing:
+		c.queueCtrl(record{tag: tagPong, pingID: r.pingID})
+	case tagPong:
+		c.mu.Lock()
+		c.awaitPong = false
+		c.mu.Unlock()
+	case tagAck:
+		c.d.out.ack(r.seq)
+	default: // OPEN, DATA, CLOSE
+		if !c.d.in.handle(r) {
+			return errDilationClosed
+		}
+		c.queueCtrl(record{tag: tagAck, seq: r.seq})
+	}
+	return nil
+}
+
+// readLargeFrame reads a frame of n > 65535 bytes: 65535-byte ciphertext
+// chunks, each its own Noise message. A DATA record is delivered piece by
+// piece as the chunks are decrypted, so memory stays bounded whatever the
+// frame size; other records are assembled up to MaxFrame.
+func (c *conn) readLargeFrame(n int64) error {
+	chunk := make([]byte, noiseMaxMsg)
+	next := func() ([]byte, error) {
+		k := min(n, noiseMaxMsg)
+		if _, err := io.ReadFull(c.br, chunk[:k]); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		n -= k
+		pt, err := c.open.cs.Decrypt(chunk[:0], nil, chunk[:k])
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", errDecrypt, err)
+		}
+		return pt, nil
+	}
+	first, err := next()
+	if err != nil {
+		return err
+	}
+	if len(first) < dataHeader || first[0] != tagData {
+		if n+int64(len(first)) > int64(c.d.opts.MaxFrame) {
+			return fmt.Errorf("%w: %d-byte non-DATA frame", ErrFrameTooBig, n+int64(len(first)))
+		}
+		pt := append([]byte(nil), first...)
+		for n > 0 {
+			p, err := next()
+			if err != nil {
+				return err
+			}
+			pt = append(pt, p...)
+		}
+		return c.dispatch(pt)
+	}
+	scid := binary.BigEndian.Uint32(first[1:])
+	seq := binary.BigEndian.Uint32(first[5:])
+	ok, err := c.d.in.handleStream(scid, seq, first[dataHeader:], func() ([]byte, bool, error) {
+		if n == 0 {
+			return nil, false, nil
+		}
+		p, err := next()
+		return p, err == nil, err
+	})
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errDilationClosed
+	}
+	c.queueCtrl(record{tag: tagAck, seq: seq})
+	return nil
 }
 
 func (c *conn) pingLoop() {

@@ -92,7 +92,9 @@ type Options struct {
 	// MaxUnacked bounds DATA bytes sent but not acked (default 8 MiB);
 	// Write blocks beyond it.
 	MaxUnacked int
-	// MaxFrame bounds a received L2 frame (default 16 MiB).
+	// MaxFrame bounds a received L2 frame other than DATA (default 16
+	// MiB). DATA frames of any size (Python sends one per write) are
+	// decrypted and delivered 65535 bytes at a time.
 	MaxFrame int
 	// RetryMin and RetryMax bound the backoff between repeated attempts to
 	// reach the same hint within one generation (defaults 250 ms and 10 s).
@@ -330,6 +332,7 @@ func New(ctx context.Context, key []byte, sig Signaling, opts Options) (*Dilatio
 	}
 	d.in.d = d
 	d.in.highest = -1
+	d.in.partialSeq = -1
 	d.sendL1(l1Record{Type: l1Please, Side: side, UseVersion: useVersion})
 	d.wg.Add(2)
 	go d.sendLoop()
@@ -720,6 +723,62 @@ type inbound struct {
 	d       *Dilation
 	mu      sync.Mutex
 	highest int64 // highest processed seqnum, -1 before any
+
+	// A DATA record streamed from a multi-message frame whose connection
+	// broke midway: partialDone payload bytes of seq partialSeq were
+	// delivered already, so its retransmission skips them.
+	partialSeq  int64 // -1 when none
+	partialDone int
+}
+
+// handleStream processes a DATA record whose payload arrives in pieces:
+// first, then whatever more() returns until it reports no more. The
+// record counts as processed only once complete. ok is false if the
+// Dilation closed.
+func (in *inbound) handleStream(scid, seq uint32, first []byte, more func() ([]byte, bool, error)) (ok bool, err error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	dup := in.highest >= 0 && int32(seq-uint32(in.highest)) <= 0
+	skip := 0
+	if !dup {
+		if in.partialSeq == int64(seq) {
+			skip = in.partialDone
+			in.d.log.Debug("dilate: resuming a partly delivered record", "seq", seq, "delivered", skip)
+		} else {
+			in.partialSeq, in.partialDone = int64(seq), 0
+		}
+	}
+	var s *Subchannel
+	if !dup {
+		in.d.mu.Lock()
+		s = in.d.subchannels[scid]
+		in.d.mu.Unlock()
+	}
+	off := 0
+	piece := first
+	for {
+		if !dup && s != nil && off+len(piece) > skip {
+			p := piece[max(skip-off, 0):]
+			if !s.deliver(p) {
+				return false, nil
+			}
+			in.partialDone = off + len(piece)
+		}
+		off += len(piece)
+		var more_ bool
+		piece, more_, err = more()
+		if err != nil {
+			return true, err
+		}
+		if !more_ {
+			break
+		}
+	}
+	if !dup {
+		in.highest = int64(seq)
+		in.partialSeq, in.partialDone = -1, 0
+	}
+	return true, nil
 }
 
 // handle processes one OPEN/DATA/CLOSE unless it is a duplicate. It returns
@@ -739,11 +798,16 @@ func (in *inbound) handle(r record) bool {
 		d.mu.Lock()
 		s := d.subchannels[r.scid]
 		d.mu.Unlock()
+		payload := r.payload
+		if in.partialSeq == int64(r.seq) {
+			payload = payload[min(in.partialDone, len(payload)):]
+			in.partialSeq, in.partialDone = -1, 0
+		}
 		if s == nil {
 			d.log.Debug("dilate: DATA for unknown subchannel", "scid", r.scid)
 			return true
 		}
-		return s.deliver(r.payload)
+		return s.deliver(payload)
 	case tagClose:
 		d.mu.Lock()
 		s := d.subchannels[r.scid]

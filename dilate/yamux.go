@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"time"
 
 	"github.com/libp2p/go-yamux/v4"
@@ -53,6 +54,25 @@ type YamuxStream struct {
 	*yamux.Stream
 	name string
 	d    *Dilation
+	// go-yamux's Stream.Write is not safe for concurrent use (two writers
+	// can both spend the same send window), so Writes are serialized here,
+	// honouring the write deadline while waiting.
+	wlock chan struct{}
+	wdl   *deadline
+}
+
+func newYamuxStream(st *yamux.Stream, name string, d *Dilation) *YamuxStream {
+	return &YamuxStream{Stream: st, name: name, d: d, wlock: make(chan struct{}, 1), wdl: newDeadline()}
+}
+
+func (s *YamuxStream) SetDeadline(t time.Time) error {
+	s.wdl.set(t)
+	return s.Stream.SetDeadline(t)
+}
+
+func (s *YamuxStream) SetWriteDeadline(t time.Time) error {
+	s.wdl.set(t)
+	return s.Stream.SetWriteDeadline(t)
 }
 
 // closedErr maps errors after Dilation.Close to ones wrapping net.ErrClosed.
@@ -69,6 +89,14 @@ func (s *YamuxStream) Read(p []byte) (int, error) {
 }
 
 func (s *YamuxStream) Write(p []byte) (int, error) {
+	select {
+	case s.wlock <- struct{}{}:
+	case <-s.wdl.wait():
+		return 0, os.ErrDeadlineExceeded
+	case <-s.d.done:
+		return 0, s.closedErr("write", errDilationClosed)
+	}
+	defer func() { <-s.wlock }()
 	n, err := s.Stream.Write(p)
 	return n, s.closedErr("write", err)
 }
@@ -138,7 +166,7 @@ func (d *Dilation) routeStream(st *yamux.Stream) {
 		return
 	}
 	st.SetReadDeadline(time.Time{})
-	d.deliverInbound(&YamuxStream{Stream: st, name: string(name), d: d}, string(name))
+	d.deliverInbound(newYamuxStream(st, string(name), d), string(name))
 }
 
 // deliverInbound queues an inbound subchannel for its listener.
@@ -194,5 +222,5 @@ func (d *Dilation) dialYamux(ctx context.Context, name string) (net.Conn, error)
 		st.Reset()
 		return nil, err
 	}
-	return &YamuxStream{Stream: st, name: name, d: d}, nil
+	return newYamuxStream(st, name, d), nil
 }
