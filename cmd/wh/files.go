@@ -386,6 +386,10 @@ func receiveFile(ctx context.Context, s *session, o receiveOptions, offer *trans
 	// Everything is created through an *os.Root on the destination's
 	// directory: no path or link can lead the write elsewhere.
 	parent, base := filepath.Split(dest)
+	if base == "" {
+		fmt.Fprintf(e.stderr, "Error: cannot write to '%s'\n", dest)
+		return &respondError{transfer.ErrTextRejected}
+	}
 	root, err := os.OpenRoot(parent)
 	if err != nil {
 		return err
@@ -441,7 +445,16 @@ func receiveFile(ctx context.Context, s *session, o receiveOptions, offer *trans
 	}
 	if dir {
 		fmt.Fprintln(e.stderr, "Unpacking zipfile..")
-		if err := unzipInto(tmp, n, dest, offer.Directory.Numbytes); err != nil {
+		if err := root.Mkdir(base, 0o755); err != nil {
+			return err
+		}
+		droot, err := root.OpenRoot(base)
+		if err != nil {
+			return err
+		}
+		err = unzipRoot(tmp, n, droot, offer.Directory.Numbytes)
+		droot.Close()
+		if err != nil {
 			return &transferError{fmt.Sprintf("unpacking the directory: %v", err)}
 		}
 		fmt.Fprintf(e.stderr, "Received files written to %s/\n", filepath.Base(dest))
@@ -533,10 +546,6 @@ var ErrUnsafeZip = errors.New("malicious zipfile")
 // does); no link is ever created. Extraction stops with an error once
 // more than limit bytes were written in total.
 func unzipInto(f io.ReaderAt, size int64, dest string, limit int64) error {
-	zr, err := zip.NewReader(f, size)
-	if err != nil {
-		return err
-	}
 	if err := os.MkdirAll(dest, 0o755); err != nil {
 		return err
 	}
@@ -545,6 +554,16 @@ func unzipInto(f io.ReaderAt, size int64, dest string, limit int64) error {
 		return err
 	}
 	defer root.Close()
+	return unzipRoot(f, size, root, limit)
+}
+
+// unzipRoot is unzipInto for a destination directory already opened.
+func unzipRoot(f io.ReaderAt, size int64, root *os.Root, limit int64) error {
+	dest := root.Name()
+	zr, err := zip.NewReader(f, size)
+	if err != nil {
+		return err
+	}
 	var total int64
 	for _, zf := range zr.File {
 		name := filepath.FromSlash(strings.TrimSuffix(zf.Name, "/"))
