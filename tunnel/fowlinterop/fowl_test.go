@@ -1,0 +1,295 @@
+package fowlinterop
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wormhole-go/wormhole/relay/relaytest"
+	"github.com/wormhole-go/wormhole/rendezvous/mailboxtest"
+)
+
+// TestFowlInterop runs fowld (fowl 25.10, latest magic-wormhole) and our
+// wh-tunnel binary against each other, once with fowl allocating the code
+// and once with wh-tunnel allocating it. In each session there are four
+// forwards, two listening on each side, and one forward only fowl asks
+// for (our policy must refuse it):
+//
+//	fg: fowl listens, wh-tunnel connects to a server that sends the payload
+//	fp: fowl listens, wh-tunnel connects to a sink (payload uploaded)
+//	wg: wh-tunnel listens, fowl connects to the payload server
+//	wp: wh-tunnel listens, fowl connects to the sink
+//	nope: fowl asks wh-tunnel to listen; wh-tunnel has no -L for it
+//
+// Every transfer is WH_FOWL_SIZE bytes (default 32 MiB), checked by SHA-256
+// at the far end. Then one side ends the session (fowl with session-close,
+// wh-tunnel with SIGINT) and both must exit 0 with a "happy" close.
+func TestFowlInterop(t *testing.T) {
+	env := Need(t)
+	t.Logf("fowl: %s", env.Versions)
+	bin := BuildWhTunnel(t)
+	mb := mailboxtest.Start(t, mailboxtest.WithMemoryStore())
+	relay := relaytest.Start(t)
+	payload, sum := makePayload(t)
+	srv := startServer(t, payload)
+	sink := startSink(t)
+
+	for _, inviter := range []string{"fowl", "wh-tunnel"} {
+		t.Run("invite="+inviter, func(t *testing.T) {
+			whArgs := []string{
+				"-R", fmt.Sprintf("fg=0:127.0.0.1:%d", srv),
+				"-R", fmt.Sprintf("fp=0:127.0.0.1:%d", sink.port),
+				"-L", fmt.Sprintf("wg=0:127.0.0.1:%d", srv),
+				"-L", fmt.Sprintf("wp=0:127.0.0.1:%d", sink.port),
+			}
+			fowlCmds := []map[string]any{
+				{"kind": "local", "name": "fg"},
+				{"kind": "local", "name": "fp"},
+				{"kind": "remote", "name": "wg", "local_connect_port": srv},
+				{"kind": "remote", "name": "wp", "local_connect_port": sink.port},
+				{"kind": "remote", "name": "nope", "local_connect_port": srv},
+			}
+			var fowl, wh *Proc
+			if inviter == "fowl" {
+				fowl = env.StartFowld(t, "fowld", mb.URL(), relay.Hint())
+				fowl.Send(map[string]any{"kind": "allocate-code"})
+				for _, c := range fowlCmds {
+					fowl.Send(c)
+				}
+				code := fowl.Wait("code-allocated", nil).Str("code")
+				wh = StartWhTunnel(t, bin, "wh-tunnel", mb.URL(), relay.Hint(), append(whArgs, code)...)
+			} else {
+				wh = StartWhTunnel(t, bin, "wh-tunnel", mb.URL(), relay.Hint(), whArgs...)
+				code := wh.Wait("code-allocated", nil).Str("code")
+				fowl = env.StartFowld(t, "fowld", mb.URL(), relay.Hint())
+				for _, c := range fowlCmds {
+					fowl.Send(c)
+				}
+				fowl.Send(map[string]any{"kind": "set-code", "code": code})
+			}
+			fv := fowl.Wait("peer-connected", nil)
+			wv := wh.Wait("peer-connected", nil)
+			if fv.Str("verifier") == "" || fv.Str("verifier") != wv.Str("verifier") {
+				t.Fatalf("verifiers differ: fowl %q, wh-tunnel %q", fv.Str("verifier"), wv.Str("verifier"))
+			}
+			if !strings.Contains(fmt.Sprint(wv["versions"]), "core-v1") {
+				t.Errorf("wh-tunnel saw fowl's versions %v, want fowl core-v1", wv["versions"])
+			}
+			t.Logf("Dilation: %s", wh.Wait("peer-connection", func(e Event) bool { return e.Str("state") == "connected" }).Str("hint"))
+
+			ports := map[string]int{}
+			for _, n := range []string{"fg", "fp"} {
+				ports[n] = fowl.Wait("listening", Named(n)).Int("listening_port")
+				wh.Wait("awaiting-connect", Named(n))
+			}
+			for _, n := range []string{"wg", "wp"} {
+				ports[n] = wh.Wait("listening", Named(n)).Int("listening_port")
+				fowl.Wait("awaiting-connect", Named(n))
+			}
+			// Policy: wh-tunnel has no -L nope, so it refuses and fowl says so.
+			e := fowl.Wait("error", func(e Event) bool { return strings.Contains(e.Str("message"), "nope") })
+			if !strings.Contains(e.Str("message"), "No service permitted for name: nope") {
+				t.Errorf("fowl's error for the refused forward: %q", e.Str("message"))
+			}
+			wh.Wait("error", func(e Event) bool { return strings.Contains(e.Str("message"), "nope") })
+
+			for _, n := range []string{"fg", "wg", "fp", "wp"} {
+				start := time.Now()
+				var got int64
+				if n[1] == 'g' {
+					var h [32]byte
+					got, h = download(t, ports[n])
+					if got != int64(len(payload)) || h != sum {
+						t.Errorf("%s: downloaded %d bytes sha256 %x, want %d %x", n, got, h, len(payload), sum)
+					}
+				} else {
+					upload(t, ports[n], payload)
+					r := sink.result(t)
+					got = r.n
+					if r.n != int64(len(payload)) || r.sum != sum {
+						t.Errorf("%s: sink got %d bytes sha256 %x, want %d %x", n, r.n, r.sum, len(payload), sum)
+					}
+				}
+				d := time.Since(start)
+				t.Logf("%s (%s): %d bytes, sha256 ok, %.1f MB/s", n, what(n), got, float64(got)/d.Seconds()/1e6)
+				// wh-tunnel's own accounting of that connection, once it ended:
+				// "in" is towards the peer, "out" from it.
+				id, in, out := whConnBytes(t, wh, n)
+				wantIn, wantOut := int64(len(payload)), int64(0)
+				if n == "fp" || n == "wg" {
+					wantIn, wantOut = 0, wantIn
+				}
+				if in != wantIn || out != wantOut {
+					t.Errorf("%s: wh-tunnel connection %d reported bytes-in %d, bytes-out %d; want %d, %d", n, id, in, out, wantIn, wantOut)
+				}
+			}
+			// The non-inviting side ends the session, so both ways are exercised.
+			if inviter == "fowl" {
+				wh.Signal(syscall.SIGINT)
+			} else {
+				fowl.Send(map[string]any{"kind": "session-close"})
+			}
+			for _, p := range []*Proc{fowl, wh} {
+				if r := p.Wait("closed", nil).Str("result"); r != "happy" {
+					t.Errorf("%s closed with %q, want happy", p.Name, r)
+				}
+				if c := p.ExitCode(); c != 0 {
+					t.Errorf("%s exit code %d, want 0", p.Name, c)
+				}
+			}
+		})
+	}
+}
+
+func what(name string) string {
+	return map[string]string{
+		"fg": "download, fowl listens, wh-tunnel dials the server",
+		"fp": "upload, fowl listens, wh-tunnel dials the sink",
+		"wg": "download, wh-tunnel listens, fowl dials the server",
+		"wp": "upload, wh-tunnel listens, fowl dials the sink",
+	}[name]
+}
+
+// whConnBytes waits until wh-tunnel's connection for forward name ended
+// and returns its id and the bytes it reported in and out.
+func whConnBytes(t *testing.T, wh *Proc, name string) (id int, in, out int64) {
+	t.Helper()
+	kind := "incoming" // the peer listens: fowl opened the subchannel
+	if name[0] == 'w' {
+		kind = "outgoing"
+	}
+	id = wh.Wait(kind+"-connection", func(e Event) bool { return e.Str("service_name") == name }).Int("id")
+	wh.Wait(kind+"-done", func(e Event) bool { return e.Int("id") == id })
+	return id, wh.Bytes("bytes-in")[id], wh.Bytes("bytes-out")[id]
+}
+
+// makePayload is WH_FOWL_SIZE (default 32 MiB) pseudo-random bytes.
+func makePayload(t testing.TB) ([]byte, [32]byte) {
+	t.Helper()
+	size := 32 << 20
+	if s := os.Getenv("WH_FOWL_SIZE"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 || n > 1<<30 {
+			t.Fatalf("bad WH_FOWL_SIZE %q (1 .. 1 GiB)", s)
+		}
+		size = n
+	}
+	b := make([]byte, size)
+	rand.NewChaCha8([32]byte{'f', 'o', 'w', 'l'}).Read(b)
+	return b, sha256.Sum256(b)
+}
+
+// startServer sends payload on every connection, then closes it.
+func startServer(t testing.TB, payload []byte) int {
+	t.Helper()
+	return serve(t, func(c net.Conn) { c.Write(payload) })
+}
+
+type sinkResult struct {
+	n   int64
+	sum [32]byte
+}
+
+type sinkServer struct {
+	port    int
+	results chan sinkResult
+}
+
+// startSink hashes each connection's bytes up to EOF.
+func startSink(t testing.TB) *sinkServer {
+	t.Helper()
+	s := &sinkServer{results: make(chan sinkResult, 16)}
+	s.port = serve(t, func(c net.Conn) {
+		h := sha256.New()
+		n, _ := io.Copy(h, c)
+		var r sinkResult
+		r.n = n
+		copy(r.sum[:], h.Sum(nil))
+		select {
+		case s.results <- r:
+		default:
+		}
+	})
+	return s
+}
+
+func (s *sinkServer) result(t testing.TB) sinkResult {
+	t.Helper()
+	select {
+	case r := <-s.results:
+		return r
+	case <-time.After(WaitTimeout):
+		t.Fatal("the sink saw no complete connection")
+		return sinkResult{}
+	}
+}
+
+// serve runs handle for every connection to a loopback listener until
+// the test ends.
+func serve(t testing.TB, handle func(net.Conn)) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(WaitTimeout))
+				handle(c)
+			}()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func download(t testing.TB, port int) (int64, [32]byte) {
+	t.Helper()
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(WaitTimeout))
+	h := sha256.New()
+	n, err := io.Copy(h, c)
+	if err != nil {
+		t.Errorf("download from %d: %v", port, err)
+	}
+	var sum [32]byte
+	copy(sum[:], h.Sum(nil))
+	return n, sum
+}
+
+func upload(t testing.TB, port int, payload []byte) {
+	t.Helper()
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(WaitTimeout))
+	if _, err := c.Write(payload); err != nil {
+		t.Fatalf("upload to %d: %v", port, err)
+	}
+}
