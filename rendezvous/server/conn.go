@@ -34,7 +34,8 @@ type conn struct {
 	qmu         sync.Mutex
 	queue       [][]byte // encoded frames
 	qbytes      int64
-	writing     bool // a writer goroutine is running
+	writing     bool // a writer goroutine (or the reader's flushNow) is writing
+	deferring   bool // the reader will flush after its current frames: start no writer
 	finishing   bool // the reader ended: no new writers
 	killed      bool
 	writers     sync.WaitGroup
@@ -71,7 +72,8 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "too many connections", http.StatusServiceUnavailable)
 		return
 	}
-	c := &conn{s: s, remote: r.RemoteAddr}
+	// The reader sends the welcome with its first flushNow.
+	c := &conn{s: s, remote: r.RemoteAddr, deferring: true}
 	if s.opts.Hashcash == nil {
 		c.permitted = true
 	}
@@ -126,8 +128,14 @@ func (c *conn) run() {
 // reader reads messages until the connection ends or a fatal error.
 func (c *conn) reader() {
 	for {
-		if len(c.wr.pre) == 0 {
-			c.rw.wait() // idle here, on a shallow stack
+		if !c.wr.hasFrame() {
+			// Everything received is handled: write the replies (one
+			// write for all of them), then wait for more.
+			c.flushNow()
+			if len(c.wr.pre) == 0 {
+				c.rw.wait() // idle here, on a shallow stack
+				c.readAhead()
+			}
 		}
 		op, payload, err := c.wr.readMessage()
 		c.alive()
@@ -149,10 +157,94 @@ func (c *conn) reader() {
 			c.s.log.Debug("read ended", "err", err)
 			return
 		}
+		c.qmu.Lock()
+		c.deferring = true
+		c.qmu.Unlock()
 		if fatal := c.handleFrame(payload); fatal != nil {
 			return
 		}
 	}
+}
+
+// readAhead reads what the socket holds (after wait) into wr.pre with one
+// read, so that the frames in it are parsed without more system calls.
+// The buffer is the server's, returned at once; wr.pre gets a copy of the
+// bytes read, which is garbage once the frames are handled.
+func (c *conn) readAhead() {
+	if c.rw == nil {
+		return
+	}
+	bp := c.s.readBufs.Get().(*[]byte)
+	n, err := c.nc.Read(*bp)
+	if n > 0 {
+		c.wr.pre = append([]byte(nil), (*bp)[:n]...)
+	} else if err != nil {
+		c.wr.err = err
+	}
+	c.s.readBufs.Put(bp)
+}
+
+// flushNow ends the reader's deferral and writes the queue from the
+// reader's goroutine without blocking: the replies to a client's frames
+// go out in one write after they are all handled, and no writer goroutine
+// is started unless the socket is full (then a writer takes the rest).
+func (c *conn) flushNow() {
+	c.qmu.Lock()
+	c.deferring = false
+	if c.writing || c.finishing || c.killed || len(c.queue) == 0 {
+		c.qmu.Unlock()
+		return
+	}
+	if c.rw == nil { // not a socket: the writer goroutine does it
+		c.writing = true
+		c.writers.Add(1)
+		c.qmu.Unlock()
+		go c.writer()
+		return
+	}
+	q := c.queue
+	c.queue = nil
+	c.qbytes = 0
+	c.writing = true
+	c.qmu.Unlock()
+
+	buf := q[0]
+	var bp *[]byte
+	if len(q) > 1 {
+		bp = c.s.writeBufs.Get().(*[]byte)
+		buf = (*bp)[:0]
+		for _, f := range q {
+			buf = append(buf, f...)
+		}
+	}
+	n, err := c.rw.tryWrite(buf)
+	var rest []byte
+	if err == nil && n < len(buf) {
+		rest = append([]byte(nil), buf[n:]...)
+	}
+	if bp != nil {
+		if cap(buf) <= 64<<10 {
+			*bp = buf[:0]
+		}
+		c.s.writeBufs.Put(bp)
+	}
+	if err != nil {
+		c.s.log.Debug("write failed", "err", err)
+		c.kill()
+	}
+	c.qmu.Lock()
+	if rest != nil {
+		c.queue = append([][]byte{rest}, c.queue...)
+		c.qbytes += int64(len(rest))
+	}
+	if len(c.queue) > 0 && !c.killed && !c.finishing {
+		c.writers.Add(1) // writing stays set: the writer owns it now
+		c.qmu.Unlock()
+		go c.writer()
+		return
+	}
+	c.writing = false
+	c.qmu.Unlock()
 }
 
 // alive disarms the keepalive read deadline: a frame arrived.
@@ -242,7 +334,7 @@ func (c *conn) enqueue(frame []byte, control bool) {
 	}
 	c.queue = append(c.queue, frame)
 	c.qbytes += int64(len(frame))
-	start := !c.writing && !c.finishing
+	start := !c.writing && !c.finishing && !c.deferring
 	if start {
 		c.writing = true
 		c.writers.Add(1)
@@ -406,7 +498,7 @@ func (c *conn) handleFrame(payload []byte) error {
 		c.sendError("missing 'type'", m)
 		return nil
 	}
-	c.send("ack", map[string]any{"id": m.raw("id")})
+	c.sendAck(m.raw("id"))
 	perr, fatal := c.dispatch(typ, m, rx)
 	if perr != "" {
 		c.sendError(perr, m)
@@ -438,7 +530,8 @@ func (c *conn) dispatch(typ string, m *clientMessage, rx float64) (perr string, 
 		if !m.has("ping") {
 			return "ping requires 'ping'", nil
 		}
-		c.send("pong", map[string]any{"pong": m.raw("ping")})
+		var b [64]byte
+		c.sendFields("pong", field{"pong", appendRaw(b[:0], m.raw("ping"))})
 		return "", nil
 	case "bind":
 		return c.handleBind(m, rx)
@@ -487,7 +580,7 @@ func (c *conn) dispatch(typ string, m *clientMessage, rx float64) (perr string, 
 				return err
 			}
 			c.didAllocate = true
-			c.send("allocated", map[string]any{"nameplate": name})
+			c.sendString("allocated", "nameplate", name)
 			return nil
 		})
 	case "claim":
@@ -510,7 +603,7 @@ func (c *conn) dispatch(typ string, m *clientMessage, rx float64) (perr string, 
 			if err != nil || perr != "" {
 				return err
 			}
-			c.send("claimed", map[string]any{"mailbox": mb})
+			c.sendString("claimed", "mailbox", mb)
 			return nil
 		})
 	case "release":
@@ -536,7 +629,7 @@ func (c *conn) dispatch(typ string, m *clientMessage, rx float64) (perr string, 
 			if err := s.releaseNameplate(tx, c.app, name, c.side, rx); err != nil {
 				return err
 			}
-			c.send("released", nil)
+			c.sendFields("released")
 			return nil
 		})
 	case "open":
@@ -563,8 +656,8 @@ func (c *conn) dispatch(typ string, m *clientMessage, rx float64) (perr string, 
 			}
 			c.hasMbox, c.mbox, c.listening = true, id, true
 			s.addListener(c)
-			for _, sm := range msgs {
-				c.send("message", messageFields(sm))
+			for i := range msgs {
+				c.sendMessage(&msgs[i])
 			}
 			return nil
 		})
@@ -602,9 +695,8 @@ func (c *conn) dispatch(typ string, m *clientMessage, rx float64) (perr string, 
 			return tx.TouchMailbox(c.mbox, rx)
 		})
 		if err == nil && perr == "" {
-			f := messageFields(sm)
 			for l := range s.listeners[mailboxKey{c.app, c.mbox}] {
-				l.send("message", maps(f))
+				l.sendMessage(&sm)
 			}
 		}
 	case "close":
@@ -648,7 +740,7 @@ func (c *conn) dispatch(typ string, m *clientMessage, rx float64) (perr string, 
 				return err
 			}
 			c.hasMbox = false
-			c.send("closed", nil)
+			c.sendFields("closed")
 			return nil
 		})
 	default:
@@ -658,23 +750,6 @@ func (c *conn) dispatch(typ string, m *clientMessage, rx float64) (perr string, 
 		return "server error", err
 	}
 	return perr, nil
-}
-
-func messageFields(sm Message) map[string]any {
-	id := sm.ID
-	if len(id) == 0 {
-		id = json.RawMessage("null")
-	}
-	return map[string]any{"side": sm.Side, "phase": sm.Phase, "body": sm.Body, "server_rx": sm.ServerRx, "id": id}
-}
-
-// maps copies a field map (send adds keys to the map it is given).
-func maps(f map[string]any) map[string]any {
-	out := make(map[string]any, len(f)+2)
-	for k, v := range f {
-		out[k] = v
-	}
-	return out
 }
 
 func (c *conn) handleBind(m *clientMessage, rx float64) (string, error) {

@@ -22,9 +22,31 @@ type MemoryStore struct {
 	nameplates map[int64]*memNameplate
 	byName     map[[2]string]int64
 	mailboxes  map[string]*memMailbox
-	usage      []Usage
-	versions   []ClientVersion
+	usage      ring[Usage]
+	versions   ring[ClientVersion]
 	current    Current
+}
+
+// ring keeps the last maxMemUsage records, oldest first, without moving
+// the kept ones when one is dropped.
+type ring[T any] struct {
+	buf   []T
+	start int // index of the oldest record once buf is full
+}
+
+func (r *ring[T]) add(v T) {
+	if len(r.buf) < maxMemUsage {
+		r.buf = append(r.buf, v)
+		return
+	}
+	r.buf[r.start] = v
+	r.start = (r.start + 1) % len(r.buf)
+}
+
+func (r *ring[T]) list() []T {
+	out := make([]T, 0, len(r.buf))
+	out = append(out, r.buf[r.start:]...)
+	return append(out, r.buf[:r.start]...)
 }
 
 type memNameplate struct {
@@ -282,26 +304,17 @@ func (t memTx) MessageStats(app, mailboxID string) (int, int64, error) {
 	return len(m.msgs), m.bytes, nil
 }
 
-func (t memTx) AddUsage(u Usage) error {
-	if len(t.s.usage) >= maxMemUsage {
-		t.s.usage = slices.Delete(t.s.usage, 0, len(t.s.usage)-maxMemUsage+1)
-	}
-	t.s.usage = append(t.s.usage, u)
-	return nil
-}
+// AddUsage keeps the last maxMemUsage records (a ring: dropping the oldest
+// does not move the others).
+func (t memTx) AddUsage(u Usage) error { t.s.usage.add(u); return nil }
 
-func (t memTx) AddClientVersion(v ClientVersion) error {
-	if len(t.s.versions) >= maxMemUsage {
-		t.s.versions = slices.Delete(t.s.versions, 0, len(t.s.versions)-maxMemUsage+1)
-	}
-	t.s.versions = append(t.s.versions, v)
-	return nil
-}
+// AddClientVersion keeps the last maxMemUsage records.
+func (t memTx) AddClientVersion(v ClientVersion) error { t.s.versions.add(v); return nil }
 
 func (t memTx) SetCurrent(c Current) error { t.s.current = c; return nil }
 
-func (t memTx) UsageRecords() ([]Usage, error) { return slices.Clone(t.s.usage), nil }
+func (t memTx) UsageRecords() ([]Usage, error) { return t.s.usage.list(), nil }
 
-func (t memTx) ClientVersions() ([]ClientVersion, error) { return slices.Clone(t.s.versions), nil }
+func (t memTx) ClientVersions() ([]ClientVersion, error) { return t.s.versions.list(), nil }
 
 func (t memTx) Current() (Current, error) { return t.s.current, nil }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,16 +16,29 @@ var ErrMalformedMessage = errors.New("malformed client message")
 
 // clientMessage is a decoded client→server message. The reference server
 // treats messages as dictionaries and only checks the keys each command
-// needs, so this keeps the raw values.
+// needs, so this keeps the raw values (slices of the payload).
 type clientMessage struct {
-	fields map[string]json.RawMessage
+	fields []rawField
 	orig   json.RawMessage // the whole message, echoed in errors
 }
 
-// decodeClientMessage parses one WebSocket payload.
+type rawField struct {
+	key string
+	val json.RawMessage
+}
+
+// decodeClientMessage parses one WebSocket payload. Valid objects whose
+// keys have no escapes are split by hand (after json.Valid); anything else
+// goes through encoding/json, which also words the errors.
+// FuzzDecodeClientMessage checks both paths agree.
 func decodeClientMessage(b []byte) (*clientMessage, error) {
 	if !utf8.Valid(b) {
 		return nil, fmt.Errorf("%w: not valid UTF-8", ErrMalformedMessage)
+	}
+	if json.Valid(b) {
+		if fs, ok := splitObject(b); ok {
+			return &clientMessage{fields: fs, orig: json.RawMessage(b)}, nil
+		}
 	}
 	var f map[string]json.RawMessage
 	if err := json.Unmarshal(b, &f); err != nil {
@@ -37,30 +51,171 @@ func decodeClientMessage(b []byte) (*clientMessage, error) {
 	if f == nil {
 		return nil, fmt.Errorf("%w: not a JSON object", ErrMalformedMessage)
 	}
-	return &clientMessage{fields: f, orig: json.RawMessage(b)}, nil
+	fs := make([]rawField, 0, len(f))
+	for k, v := range f {
+		fs = append(fs, rawField{k, v})
+	}
+	return &clientMessage{fields: fs, orig: json.RawMessage(b)}, nil
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	return i
+}
+
+// splitObject splits valid JSON (json.Valid) that is an object into its
+// keys and raw values. ok is false when b is not an object or a key has an
+// escape (the caller falls back to encoding/json).
+func splitObject(b []byte) (fs []rawField, ok bool) {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return nil, false
+	}
+	fs = make([]rawField, 0, 8)
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return fs, true
+	}
+	for i < len(b) {
+		if b[i] != '"' {
+			return nil, false
+		}
+		ks := i + 1
+		ke := ks
+		for ke < len(b) && b[ke] != '"' {
+			if b[ke] == '\\' {
+				return nil, false
+			}
+			ke++
+		}
+		i = skipSpace(b, ke+1)
+		if i >= len(b) || b[i] != ':' {
+			return nil, false
+		}
+		vs := skipSpace(b, i+1)
+		ve := skipValue(b, vs)
+		if ve <= vs {
+			return nil, false
+		}
+		fs = append(fs, rawField{string(b[ks:ke]), json.RawMessage(b[vs:ve:ve])})
+		i = skipSpace(b, ve)
+		if i >= len(b) {
+			return nil, false
+		}
+		switch b[i] {
+		case ',':
+			i = skipSpace(b, i+1)
+		case '}':
+			return fs, true
+		default:
+			return nil, false
+		}
+	}
+	return nil, false
+}
+
+// skipValue returns the end of the valid JSON value starting at i.
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return i
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for i < len(b) {
+			switch b[i] {
+			case '"':
+				i = skipString(b, i)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return i
+	default: // number, true, false, null
+		for i < len(b) && !isSpace(b[i]) && b[i] != ',' && b[i] != '}' && b[i] != ']' {
+			i++
+		}
+		return i
+	}
+}
+
+// skipString returns the index after the string starting at b[i] == '"'.
+func skipString(b []byte, i int) int {
+	i++
+	for i < len(b) {
+		switch b[i] {
+		case '\\':
+			i += 2
+		case '"':
+			return i + 1
+		default:
+			i++
+		}
+	}
+	return i
+}
+
+// get returns the value of key (the last one if repeated, like
+// encoding/json into a map).
+func (m *clientMessage) get(key string) (json.RawMessage, bool) {
+	for i := len(m.fields) - 1; i >= 0; i-- {
+		if m.fields[i].key == key {
+			return m.fields[i].val, true
+		}
+	}
+	return nil, false
 }
 
 func (m *clientMessage) has(key string) bool {
-	_, ok := m.fields[key]
+	_, ok := m.get(key)
 	return ok
 }
 
 // raw returns the JSON value of key, or JSON null when absent.
 func (m *clientMessage) raw(key string) json.RawMessage {
-	if v, ok := m.fields[key]; ok {
+	if v, ok := m.get(key); ok {
 		return v
 	}
 	return json.RawMessage("null")
 }
 
+// unquote decodes a JSON string value (v[0] == '"').
+func unquote(v json.RawMessage) (string, bool) {
+	if len(v) < 2 || v[0] != '"' {
+		return "", false
+	}
+	if bytes.IndexByte(v, '\\') < 0 && v[len(v)-1] == '"' {
+		return string(v[1 : len(v)-1]), true // valid JSON: no control characters
+	}
+	var s string
+	if json.Unmarshal(v, &s) != nil {
+		return "", false
+	}
+	return s, true
+}
+
 // str returns key as a string. present reports whether the key exists; err
 // is set when it exists but is not a JSON string.
 func (m *clientMessage) str(key string) (s string, present bool, err error) {
-	v, ok := m.fields[key]
+	v, ok := m.get(key)
 	if !ok {
 		return "", false, nil
 	}
-	if len(v) == 0 || v[0] != '"' || json.Unmarshal(v, &s) != nil {
+	s, ok = unquote(v)
+	if !ok {
 		return "", true, fmt.Errorf("'%s' must be a string", key)
 	}
 	return s, true, nil
@@ -68,7 +223,7 @@ func (m *clientMessage) str(key string) (s string, present bool, err error) {
 
 // optStr is str for optional keys where JSON null means absent.
 func (m *clientMessage) optStr(key string) (s string, present bool, err error) {
-	v, ok := m.fields[key]
+	v, ok := m.get(key)
 	if !ok || string(v) == "null" {
 		return "", false, nil
 	}
@@ -79,12 +234,12 @@ func (m *clientMessage) optStr(key string) (s string, present bool, err error) {
 // that is not a string is returned as its JSON text, which matches no
 // command (the reference compares it with strings).
 func (m *clientMessage) typ() (t string, ok bool) {
-	v, ok := m.fields["type"]
+	v, ok := m.get("type")
 	if !ok {
 		return "", false
 	}
-	var s string
-	if len(v) == 0 || v[0] != '"' || json.Unmarshal(v, &s) != nil {
+	s, ok := unquote(v)
+	if !ok {
 		return "\x00" + string(v), true
 	}
 	return s, true
@@ -93,7 +248,7 @@ func (m *clientMessage) typ() (t string, ok bool) {
 // clientVersion decodes bind's optional client_version ([impl, version]);
 // anything else is recorded as unknown.
 func (m *clientMessage) clientVersion() (impl, version *string) {
-	v, ok := m.fields["client_version"]
+	v, ok := m.get("client_version")
 	if !ok {
 		return nil, nil
 	}

@@ -127,7 +127,14 @@ type Server struct {
 	https     []*http.Server
 	addr      net.Addr
 	spent     map[string]time.Time // hashcash stamps already used
+
+	// Scratch buffers for the connections' read-ahead and coalesced
+	// writes (*[]byte), held only during one read or write.
+	readBufs, writeBufs sync.Pool
 }
+
+// readAheadSize is the most one read-ahead takes from a socket.
+const readAheadSize = 4 << 10
 
 // maxSpentStamps bounds the replay-protection memory for hashcash stamps.
 const maxSpentStamps = 100000
@@ -191,6 +198,8 @@ func New(opts Options) (*Server, error) {
 		listeners: make(map[mailboxKey]map[*conn]struct{}),
 		spent:     make(map[string]time.Time),
 	}
+	s.readBufs.New = func() any { b := make([]byte, readAheadSize); return &b }
+	s.writeBufs.New = func() any { b := make([]byte, 0, 4<<10); return &b }
 	if s.store == nil {
 		s.store = NewMemoryStore()
 		s.ownsStore = true

@@ -9,7 +9,8 @@ import (
 
 // readWaiter parks a goroutine until a socket is readable, without a read
 // buffer and with a shallow stack: an idle connection's goroutine is parked
-// here, so its stack can shrink to the minimum at the next GCs.
+// here, so its stack can shrink to the minimum at the next GCs. It also
+// writes without blocking (tryWrite).
 type readWaiter struct {
 	rc   syscall.RawConn
 	peek [1]byte
@@ -40,4 +41,36 @@ func (w *readWaiter) wait() {
 	if w != nil {
 		_ = w.rc.Read(w.fn)
 	}
+}
+
+// tryWrite writes as much of b as the socket takes now, without waiting
+// (Go's sockets are non-blocking). It returns the bytes written; err is
+// nil when the socket was full (the caller queues the rest).
+func (w *readWaiter) tryWrite(b []byte) (n int, err error) {
+	if w == nil {
+		return 0, nil
+	}
+	var werr error
+	cerr := w.rc.Write(func(fd uintptr) bool {
+		for n < len(b) {
+			m, err := syscall.Write(int(fd), b[n:])
+			switch {
+			case err == syscall.EINTR:
+				continue
+			case err == syscall.EAGAIN || err == syscall.EWOULDBLOCK:
+				return true
+			case err != nil:
+				werr = err
+				return true
+			case m <= 0:
+				return true
+			}
+			n += m
+		}
+		return true
+	})
+	if werr == nil {
+		werr = cerr
+	}
+	return n, werr
 }

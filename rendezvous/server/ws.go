@@ -146,7 +146,8 @@ func upgrade(w http.ResponseWriter, r *http.Request) (net.Conn, []byte, error) {
 // messages except the 14-byte header array.
 type wsReader struct {
 	r     io.Reader
-	pre   []byte // bytes received before r (after the HTTP request)
+	pre   []byte // bytes received but not parsed yet (read ahead)
+	err   error  // the error of a read ahead that got no bytes
 	limit int64  // maximum message size
 	hdr   [14]byte
 
@@ -168,7 +169,35 @@ func (wr *wsReader) Read(p []byte) (int, error) {
 		}
 		return n, nil
 	}
+	if wr.err != nil {
+		return 0, wr.err
+	}
 	return wr.r.Read(p)
+}
+
+// hasFrame reports whether pre holds a complete frame.
+func (wr *wsReader) hasFrame() bool {
+	p := wr.pre
+	if len(p) < 2 {
+		return false
+	}
+	n, hl := uint64(p[1]&0x7f), 2
+	switch n {
+	case 126:
+		if len(p) < 4 {
+			return false
+		}
+		n, hl = uint64(binary.BigEndian.Uint16(p[2:4])), 4
+	case 127:
+		if len(p) < 10 {
+			return false
+		}
+		n, hl = binary.BigEndian.Uint64(p[2:10]), 10
+	}
+	if p[1]&0x80 != 0 {
+		hl += 4
+	}
+	return n <= uint64(len(p)-hl) // a bad length is found by readFrame
 }
 
 // readFrame reads one frame header and its unmasked payload.
@@ -221,7 +250,16 @@ func (wr *wsReader) readFrame() (fin bool, op byte, payload []byte, err error) {
 	if length > uint64(wr.limit) {
 		return false, 0, nil, wsErr(closeMessageTooBig, "message too big")
 	}
-	payload, err = readN(wr, int(length))
+	if uint64(len(wr.pre)) >= length {
+		// The payload is in the read-ahead bytes (ours, not reused):
+		// unmask it in place.
+		payload, wr.pre = wr.pre[:length:length], wr.pre[length:]
+		if len(wr.pre) == 0 {
+			wr.pre = nil
+		}
+	} else {
+		payload, err = readN(wr, int(length))
+	}
 	if err != nil {
 		return false, 0, nil, noEOF(err)
 	}

@@ -34,12 +34,15 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	rpprof "runtime/pprof"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -61,7 +64,10 @@ func main() {
 
 type config struct {
 	url, db, app, jsonOut string
+	cs, pycs, stores      string
+	cpuProfile, srvProf   string
 	inproc, compare, keep bool
+	lib                   bool
 	n, c, pyn, pyc        int
 	idle, pyidle, dialC   int
 	pid                   int
@@ -89,6 +95,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cf.app, "app", "mailboxload", "appid")
 	fs.DurationVar(&cf.timeout, "timeout", 60*time.Second, "timeout per pairing")
 	fs.StringVar(&cf.jsonOut, "json", "", "with -compare: also write the results as JSON to this file")
+	fs.StringVar(&cf.cs, "cs", "", "with -compare: comma-separated concurrencies for our server (default: -c)")
+	fs.StringVar(&cf.pycs, "pycs", "", "with -compare: comma-separated concurrencies for the Python server (default: -pyc)")
+	fs.StringVar(&cf.stores, "stores", "", "with -compare: our stores to run, comma-separated: memory, sqlite (default: sqlite with -db, else memory)")
+	fs.BoolVar(&cf.lib, "lib", false, "pairings with mailboxtest.Pair (coder/websocket, JSON decoding) instead of the raw client")
+	fs.StringVar(&cf.cpuProfile, "cpuprofile", "", "write this load process's CPU profile of the pairing phases to FILE")
+	fs.StringVar(&cf.srvProf, "serverprofile", "", "with -compare: write our server child's CPU profile of its pairing phases to PREFIX-STORE.pprof")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -128,9 +140,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		defer closeFn()
 		cf.url = u
 	}
-	r := load.Pairings(ctx, cf.url, cf.n, cf.c, cf.app, cf.timeout)
+	if cf.cpuProfile != "" {
+		f, err := os.Create(cf.cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "mailboxload: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		rpprof.StartCPUProfile(f)
+		defer rpprof.StopCPUProfile()
+	}
+	r := load.Pairings(ctx, cf.url, cf.n, cf.c, cf.app, cf.timeout, load.PairOptions{Library: cf.lib, ServerPID: cf.pid})
 	fmt.Fprintf(stdout, "url %s  concurrency %d\n", cf.url, cf.c)
 	fmt.Fprintf(stdout, "pairings %d ok, %d failed in %v: %.1f pairings/s\n", r.OK, r.Failed, r.Elapsed.Round(time.Millisecond), r.PerSecond)
+	fmt.Fprintf(stdout, "cpu: load tool %.2fs (%.0f µs/pairing)", r.ClientCPU, 1e6*r.ClientCPU/float64(max(1, r.OK)))
+	if r.ServerCPU > 0 {
+		fmt.Fprintf(stdout, ", server %.2fs (%.0f µs/pairing)", r.ServerCPU, 1e6*r.ServerCPU/float64(max(1, r.OK)))
+	}
+	fmt.Fprintln(stdout)
 	fmt.Fprintf(stdout, "latency p50 %v  p90 %v  p99 %v  max %v\n", r.P50, r.P90, r.P99, r.Max)
 	if r.FirstErr != nil {
 		fmt.Fprintf(stderr, "first error: %v\n", r.FirstErr)
@@ -156,6 +183,7 @@ type idleResult struct {
 
 type pairResult struct {
 	Server     string  `json:"server"`
+	Go         bool    `json:"go"`
 	Concurrent int     `json:"concurrency"`
 	OK         int     `json:"ok"`
 	Failed     int     `json:"failed"`
@@ -164,7 +192,10 @@ type pairResult struct {
 	P90ms      float64 `json:"p90_ms"`
 	P99ms      float64 `json:"p99_ms"`
 	MaxMs      float64 `json:"max_ms"`
-	Err        string  `json:"error,omitempty"`
+	// CPU per pairing in microseconds: the load tool's and the server's.
+	ClientCPUus float64 `json:"client_cpu_us"`
+	ServerCPUus float64 `json:"server_cpu_us"`
+	Err         string  `json:"error,omitempty"`
 }
 
 // idleRun opens n idle clients, waits hold, and measures the server with
@@ -238,24 +269,54 @@ func printIdle(w io.Writer, rs []idleResult) {
 }
 
 func printPairs(w io.Writer, rs []pairResult) {
-	fmt.Fprintln(w, "pairings (2 clients, 16 client messages each):")
-	fmt.Fprintf(w, "  %-34s %5s %6s %6s %12s %10s %10s %10s\n", "server", "conc", "ok", "failed", "pairings/s", "p50", "p99", "max")
+	fmt.Fprintln(w, "pairings (2 clients, 13 client messages each); CPU per pairing of the load tool and of the server process:")
+	fmt.Fprintf(w, "  %-34s %5s %6s %6s %12s %10s %10s %10s %10s %12s %12s\n", "server", "conc", "ok", "failed", "pairings/s", "p50", "p90", "p99", "max", "tool cpu", "server cpu")
 	for _, r := range rs {
-		fmt.Fprintf(w, "  %-34s %5d %6d %6d %12.1f %8.1fms %8.1fms %8.1fms\n", r.Server, r.Concurrent, r.OK, r.Failed, r.PerSecond, r.P50ms, r.P99ms, r.MaxMs)
+		fmt.Fprintf(w, "  %-34s %5d %6d %6d %12.1f %8.2fms %8.2fms %8.2fms %8.2fms %10.0fµs %10.0fµs\n", r.Server, r.Concurrent, r.OK, r.Failed, r.PerSecond,
+			r.P50ms, r.P90ms, r.P99ms, r.MaxMs, r.ClientCPUus, r.ServerCPUus)
+	}
+	best := map[bool]pairResult{}
+	for _, r := range rs {
+		if r.Failed == 0 && r.PerSecond > best[r.Go].PerSecond {
+			best[r.Go] = r
+		}
+	}
+	if g, p := best[true], best[false]; g.PerSecond > 0 && p.PerSecond > 0 {
+		fmt.Fprintf(w, "best: ours %.1f/s (%s, c=%d) / Python %.1f/s (c=%d) = %.1fx\n", g.PerSecond, g.Server, g.Concurrent, p.PerSecond, p.Concurrent, g.PerSecond/p.PerSecond)
 	}
 }
 
 func toPair(name string, c int, r load.PairResult) pairResult {
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	ok := float64(max(1, r.OK))
 	p := pairResult{Server: name, Concurrent: c, OK: r.OK, Failed: r.Failed, PerSecond: r.PerSecond,
-		P50ms: ms(r.P50), P90ms: ms(r.P90), P99ms: ms(r.P99), MaxMs: ms(r.Max)}
+		P50ms: ms(r.P50), P90ms: ms(r.P90), P99ms: ms(r.P99), MaxMs: ms(r.Max),
+		ClientCPUus: 1e6 * r.ClientCPU / ok, ServerCPUus: 1e6 * r.ServerCPU / ok}
 	if r.FirstErr != nil {
 		p.Err = r.FirstErr.Error()
 	}
 	return p
 }
 
-// runCompare measures our server (child process) and Python's in one run.
+// intList parses "1,4,8" (def when empty).
+func intList(v string, def int) ([]int, error) {
+	if v == "" {
+		return []int{def}, nil
+	}
+	var out []int
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("bad concurrency list %q", v)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// runCompare measures our server (child process, each store asked for)
+// and Python's in one run: for each server, idle clients, then pairings at
+// each concurrency.
 func runCompare(ctx context.Context, cf config, stdout, stderr io.Writer) int {
 	var idles []idleResult
 	var pairs []pairResult
@@ -264,41 +325,111 @@ func runCompare(ctx context.Context, cf config, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mailboxload: %s: %v\n", what, err)
 		failed = true
 	}
-
-	child, err := startChild(ctx, cf.db)
+	cs, err := intList(cf.cs, cf.c)
 	if err != nil {
-		fail("start our server", err)
-		return 1
+		fail("-cs", err)
+		return 2
 	}
-	goName := "go (child process, " + map[bool]string{true: "sqlite", false: "memory"}[cf.db != ""] + ")"
-	if err := warmUp(ctx, child.url, cf.app); err != nil {
-		fail("warm-up pairing (go)", err)
+	pycs, err := intList(cf.pycs, cf.pyc)
+	if err != nil {
+		fail("-pycs", err)
+		return 2
 	}
-	if cf.idle > 0 {
-		mem := child.mem
-		if cf.keep {
-			mem = func() (load.Mem, error) {
-				m, err := child.mem()
-				if m.Conns > 0 {
-					fmt.Fprintf(stderr, "server debug endpoint %s/debug/pprof/ (%d clients); press Enter to go on\n", child.debug, m.Conns)
-					bufio.NewReader(os.Stdin).ReadString('\n')
+	stores := cf.stores
+	if stores == "" {
+		stores = map[bool]string{true: "sqlite", false: "memory"}[cf.db != ""]
+	}
+	var prof *os.File
+	if cf.cpuProfile != "" {
+		if prof, err = os.Create(cf.cpuProfile); err != nil {
+			fail("cpuprofile", err)
+			return 1
+		}
+		defer prof.Close()
+	}
+	startProf := func() {
+		if prof != nil {
+			rpprof.StartCPUProfile(prof)
+		}
+	}
+	stopProf := func() {
+		if prof != nil {
+			rpprof.StopCPUProfile()
+		}
+	}
+	po := load.PairOptions{Library: cf.lib}
+
+	for _, store := range strings.Split(stores, ",") {
+		db := ""
+		switch store {
+		case "memory":
+		case "sqlite":
+			db = cf.db
+			if db == "" {
+				dir, err := os.MkdirTemp("", "mailboxload-")
+				if err != nil {
+					fail("temp dir", err)
+					return 1
 				}
-				return m, err
+				defer os.RemoveAll(dir)
+				db = filepath.Join(dir, "mailbox.sqlite")
+			}
+		default:
+			fail("-stores", fmt.Errorf("unknown store %q", store))
+			return 2
+		}
+		child, err := startChild(ctx, db)
+		if err != nil {
+			fail("start our server", err)
+			return 1
+		}
+		goName := "go (child process, " + store + ")"
+		if err := warmUp(ctx, child.url, cf.app); err != nil {
+			fail("warm-up pairing (go)", err)
+		}
+		if cf.idle > 0 {
+			mem := child.mem
+			if cf.keep {
+				mem = func() (load.Mem, error) {
+					m, err := child.mem()
+					if m.Conns > 0 {
+						fmt.Fprintf(stderr, "server debug endpoint %s/debug/pprof/ (%d clients); press Enter to go on\n", child.debug, m.Conns)
+						bufio.NewReader(os.Stdin).ReadString('\n')
+					}
+					return m, err
+				}
+			}
+			r, err := idleRun(ctx, child.url, cf.idle, cf.dialC, cf.app, cf.hold, mem, 0)
+			r.Server = goName
+			idles = append(idles, r)
+			if err != nil {
+				fail("idle clients (go)", err)
 			}
 		}
-		r, err := idleRun(ctx, child.url, cf.idle, cf.dialC, cf.app, cf.hold, mem, 0)
-		r.Server = goName
-		idles = append(idles, r)
-		if err != nil {
-			fail("idle clients (go)", err)
+		if cf.srvProf != "" {
+			if err := child.get("/cpuprofile/start?file=" + url.QueryEscape(cf.srvProf+"-"+store+".pprof")); err != nil {
+				fail("server profile", err)
+			}
 		}
+		startProf()
+		po.ServerPID = child.cmd.Process.Pid
+		for _, c := range cs {
+			pr := load.Pairings(ctx, child.url, cf.n, c, cf.app, cf.timeout, po)
+			p := toPair(goName, c, pr)
+			p.Go = true
+			pairs = append(pairs, p)
+			if pr.FirstErr != nil {
+				fail("pairings (go)", pr.FirstErr)
+			}
+		}
+		stopProf()
+		if cf.srvProf != "" {
+			if err := child.get("/cpuprofile/stop"); err != nil {
+				fail("server profile", err)
+			}
+		}
+		child.stop()
 	}
-	pr := load.Pairings(ctx, child.url, cf.n, cf.c, cf.app, cf.timeout)
-	pairs = append(pairs, toPair(goName, cf.c, pr))
-	if pr.FirstErr != nil {
-		fail("pairings (go)", pr.FirstErr)
-	}
-	child.stop()
 
 	py, err := startPython(ctx)
 	if err != nil {
@@ -317,10 +448,13 @@ func runCompare(ctx context.Context, cf config, stdout, stderr io.Writer) int {
 				fail("idle clients (python)", err)
 			}
 		}
-		pr := load.Pairings(ctx, py.url, cf.pyn, cf.pyc, cf.app, cf.timeout)
-		pairs = append(pairs, toPair(pyName, cf.pyc, pr))
-		if pr.FirstErr != nil {
-			fail("pairings (python)", pr.FirstErr)
+		po.ServerPID = py.pid
+		for _, c := range pycs {
+			pr := load.Pairings(ctx, py.url, cf.pyn, c, cf.app, cf.timeout, po)
+			pairs = append(pairs, toPair(pyName, c, pr))
+			if pr.FirstErr != nil {
+				fail("pairings (python)", pr.FirstErr)
+			}
 		}
 	}
 	if len(idles) > 0 {
@@ -340,7 +474,7 @@ func runCompare(ctx context.Context, cf config, stdout, stderr io.Writer) int {
 }
 
 func warmUp(ctx context.Context, url, app string) error {
-	r := load.Pairings(ctx, url, 2, 1, app, 60*time.Second)
+	r := load.Pairings(ctx, url, 2, 1, app, 60*time.Second, load.PairOptions{})
 	return r.FirstErr
 }
 
@@ -399,6 +533,20 @@ func (c *child) mem() (load.Mem, error) {
 	return m, err
 }
 
+// get requests path on the child's debug endpoint.
+func (c *child) get(path string) error {
+	resp, err := http.Get(c.debug + path)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s %s", path, resp.Status, b)
+	}
+	return nil
+}
+
 func (c *child) stop() {
 	c.stdin.Close() // the child exits when its stdin closes
 	select {
@@ -452,6 +600,38 @@ func serveChild(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		m := load.SelfMem()
 		m.Conns = srv.Connections()
 		json.NewEncoder(w).Encode(m)
+	})
+	var profMu sync.Mutex
+	var profFile *os.File
+	mux.HandleFunc("/cpuprofile/start", func(w http.ResponseWriter, r *http.Request) {
+		profMu.Lock()
+		defer profMu.Unlock()
+		if profFile != nil {
+			http.Error(w, "already profiling", http.StatusConflict)
+			return
+		}
+		f, err := os.Create(r.URL.Query().Get("file"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if err := rpprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			http.Error(w, err.Error(), http.StatusConflict)
+			return
+		}
+		profFile = f
+	})
+	mux.HandleFunc("/cpuprofile/stop", func(w http.ResponseWriter, r *http.Request) {
+		profMu.Lock()
+		defer profMu.Unlock()
+		if profFile == nil {
+			http.Error(w, "not profiling", http.StatusConflict)
+			return
+		}
+		rpprof.StopCPUProfile()
+		profFile.Close()
+		profFile = nil
 	})
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

@@ -32,6 +32,14 @@ func TestRun(t *testing.T) {
 		t.Fatalf("output %q", out.String())
 	}
 	out.Reset()
+	// the library client (mailboxtest.Pair) instead of the raw one
+	if code := run(context.Background(), []string{"-url", mb.URL(), "-n", "6", "-c", "2", "-lib"}, &out, &errb); code != 0 {
+		t.Fatalf("-lib exit %d: %s %s", code, out.String(), errb.String())
+	}
+	if !strings.Contains(out.String(), "pairings 6 ok, 0 failed") {
+		t.Fatalf("-lib output %q", out.String())
+	}
+	out.Reset()
 	if code := run(context.Background(), []string{"-inprocess", "-db", t.TempDir() + "/x.sqlite", "-n", "5"}, &out, &errb); code != 0 {
 		t.Fatalf("inprocess exit %d: %s %s", code, out.String(), errb.String())
 	}

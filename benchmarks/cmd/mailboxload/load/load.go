@@ -332,28 +332,57 @@ type PairResult struct {
 	P50, P90   time.Duration
 	P99, Max   time.Duration
 	FirstErr   error
+	// CPU time (user+system) this load process used during the run, in
+	// seconds, and the server's when ServerPID was given (0 if unknown).
+	ClientCPU, ServerCPU float64
 }
 
-// Pairings runs n complete pairings (mailboxtest.Pair: two clients, bind,
-// allocate, claim, open, add, release, close), c at a time, each with its
-// own timeout.
-func Pairings(ctx context.Context, wsURL string, n, c int, appID string, timeout time.Duration) PairResult {
+// PairOptions are Pairings' options.
+type PairOptions struct {
+	// Library runs each pairing with mailboxtest.Pair (coder/websocket,
+	// JSON decoding of every frame) instead of the raw client (RawPair).
+	Library bool
+	// ServerPID, when set, is the server process whose CPU time is
+	// reported (from /proc/PID/stat).
+	ServerPID int
+}
+
+// Pairings runs n complete pairings (A: bind, allocate, claim, open, add;
+// B: bind, claim, open, add; both: release, close), c at a time, each with
+// its own timeout.
+func Pairings(ctx context.Context, wsURL string, n, c int, appID string, timeout time.Duration, o PairOptions) PairResult {
+	var r PairResult
+	u, err := parseWS(wsURL)
+	if err != nil {
+		r.Failed, r.FirstErr = n, err
+		return r
+	}
 	lat := make([]time.Duration, 0, n)
 	var mu sync.Mutex
 	var next atomic.Int64
-	var r PairResult
 	var wg sync.WaitGroup
+	cpu0 := SelfCPU()
+	scpu0, _ := ProcCPU(o.ServerPID)
 	start := time.Now()
 	for range max(1, c) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for next.Add(1) <= int64(n) && ctx.Err() == nil {
-				pctx, cancel := context.WithTimeout(ctx, timeout)
+			for {
+				i := next.Add(1)
+				if i > int64(n) || ctx.Err() != nil {
+					return
+				}
 				t0 := time.Now()
-				err := mailboxtest.Pair(pctx, wsURL, appID)
+				var err error
+				if o.Library {
+					pctx, cancel := context.WithTimeout(ctx, timeout)
+					err = mailboxtest.Pair(pctx, wsURL, appID)
+					cancel()
+				} else {
+					err = RawPair(ctx, u, appID, int(2*i), t0.Add(timeout))
+				}
 				d := time.Since(t0)
-				cancel()
 				mu.Lock()
 				if err != nil {
 					r.Failed++
@@ -369,6 +398,12 @@ func Pairings(ctx context.Context, wsURL string, n, c int, appID string, timeout
 	}
 	wg.Wait()
 	r.Elapsed = time.Since(start)
+	r.ClientCPU = SelfCPU() - cpu0
+	if o.ServerPID > 0 {
+		if scpu1, err := ProcCPU(o.ServerPID); err == nil {
+			r.ServerCPU = scpu1 - scpu0
+		}
+	}
 	slices.Sort(lat)
 	pct := func(p float64) time.Duration {
 		if len(lat) == 0 {
@@ -380,4 +415,41 @@ func Pairings(ctx context.Context, wsURL string, n, c int, appID string, timeout
 	r.PerSecond = float64(r.OK) / r.Elapsed.Seconds()
 	r.P50, r.P90, r.P99, r.Max = pct(0.5), pct(0.9), pct(0.99), pct(1)
 	return r
+}
+
+// SelfCPU is this process's user+system CPU time in seconds.
+func SelfCPU() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+}
+
+// ProcCPU is the user+system CPU time in seconds of process pid (from
+// /proc/PID/stat, clock ticks assumed 100 Hz, the Linux default).
+func ProcCPU(pid int) (float64, error) {
+	if pid <= 0 {
+		return 0, errors.New("load: no pid")
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name (which is in parentheses and may
+	// contain spaces): state is field 3, utime 14, stime 15.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, errors.New("load: bad /proc stat")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, errors.New("load: short /proc stat")
+	}
+	ut, err1 := strconv.ParseUint(f[11], 10, 64)
+	st, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, errors.New("load: bad /proc stat times")
+	}
+	return float64(ut+st) / 100, nil
 }
