@@ -293,3 +293,116 @@ func upload(t testing.TB, port int, payload []byte) {
 		t.Fatalf("upload to %d: %v", port, err)
 	}
 }
+
+// TestFowlPorts checks the port cross-checks of both protocols' messages
+// against real fowl: listen-port in request-listener (fowl --remote
+// NAME:PORT:listen=P / our -R P:...) and desired-port in the answer (fowl
+// --local NAME::remote-connect=P / our -R ...:HOSTPORT).
+func TestFowlPorts(t *testing.T) {
+	env := Need(t)
+	bin := BuildWhTunnel(t)
+	mb := mailboxtest.Start(t, mailboxtest.WithMemoryStore())
+	relay := relaytest.Start(t)
+	payload, sum := makePayload(t)
+	srv := startServer(t, payload)
+	free := func() int {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		return ln.Addr().(*net.TCPAddr).Port
+	}
+
+	t.Run("agree", func(t *testing.T) {
+		pFixed, pBad, pFowl := free(), free(), free()
+		fowl := env.StartFowld(t, "fowld", mb.URL(), relay.Hint())
+		fowl.Send(map[string]any{"kind": "allocate-code"})
+		// We must listen on exactly pFixed, as fowl asks and our -L says.
+		fowl.Send(map[string]any{"kind": "remote", "name": "fixed", "remote_listen_port": pFixed, "local_connect_port": srv})
+		// fowl asks for pBad but our -L chooses its own port: refused.
+		fowl.Send(map[string]any{"kind": "remote", "name": "badport", "remote_listen_port": pBad, "local_connect_port": srv})
+		// fowl names the port we must connect to (desired-port); ours agrees.
+		fowl.Send(map[string]any{"kind": "local", "name": "rc", "remote_connect_port": srv})
+		// We ask fowl to listen on pFowl, which its own local names too.
+		fowl.Send(map[string]any{"kind": "local", "name": "fixedl", "local_listen_port": pFowl})
+		code := fowl.Wait("code-allocated", nil).Str("code")
+		wh := StartWhTunnel(t, bin, "wh-tunnel", mb.URL(), relay.Hint(),
+			"-L", fmt.Sprintf("fixed=%d:127.0.0.1:%d", pFixed, srv),
+			"-L", fmt.Sprintf("badport=0:127.0.0.1:%d", srv),
+			"-R", fmt.Sprintf("rc=0:127.0.0.1:%d", srv),
+			"-R", fmt.Sprintf("fixedl=%d:127.0.0.1:%d", pFowl, srv),
+			code)
+
+		if p := wh.Wait("listening", Named("fixed")).Int("listening_port"); p != pFixed {
+			t.Errorf("fixed: wh-tunnel listens on %d, want %d", p, pFixed)
+		}
+		fowl.Wait("awaiting-connect", Named("fixed"))
+		if p := fowl.Wait("listening", Named("fixedl")).Int("listening_port"); p != pFowl {
+			t.Errorf("fixedl: fowl listens on %d, want %d", p, pFowl)
+		}
+		wh.Wait("awaiting-connect", Named("fixedl"))
+		pRC := fowl.Wait("listening", Named("rc")).Int("listening_port")
+		if c := wh.Wait("awaiting-connect", Named("rc")).Int("local_port"); c != srv {
+			t.Errorf("rc: wh-tunnel connects to %d, want %d", c, srv)
+		}
+		r := wh.Wait("listening-failed", Named("badport")).Str("reason")
+		if !strings.Contains(r, fmt.Sprint(pBad)) {
+			t.Errorf("badport: wh-tunnel's reason %q does not name the port fowl asked for (%d)", r, pBad)
+		}
+		e := fowl.Wait("error", func(e Event) bool { return strings.Contains(e.Str("message"), "badport") })
+		t.Logf("fowl says: %s", e.Str("message"))
+
+		for name, port := range map[string]int{"fixed": pFixed, "fixedl": pFowl, "rc": pRC} {
+			n, h := download(t, port)
+			if n != int64(len(payload)) || h != sum {
+				t.Errorf("%s: downloaded %d bytes sha256 %x, want %d %x", name, n, h, len(payload), sum)
+			}
+		}
+		fowl.Send(map[string]any{"kind": "session-close"})
+		for _, p := range []*Proc{fowl, wh} {
+			if c := p.ExitCode(); c != 0 {
+				t.Errorf("%s exit code %d, want 0", p.Name, c)
+			}
+		}
+	})
+
+	// fowl's --local names a remote-connect port our -R does not connect
+	// to: we refuse (closing the commands subchannel, which makes fowl
+	// drop its listener) and wh-tunnel exits 4 as documented.
+	t.Run("desired-port-mismatch", func(t *testing.T) {
+		other := free()
+		wh := StartWhTunnel(t, bin, "wh-tunnel", mb.URL(), relay.Hint(), "-R", fmt.Sprintf("rcbad=0:127.0.0.1:%d", srv))
+		code := wh.Wait("code-allocated", nil).Str("code")
+		fowl := env.StartFowld(t, "fowld", mb.URL(), relay.Hint())
+		fowl.Send(map[string]any{"kind": "local", "name": "rcbad", "remote_connect_port": other})
+		fowl.Send(map[string]any{"kind": "set-code", "code": code})
+		fport := fowl.Wait("listening", Named("rcbad")).Int("listening_port")
+		r := wh.Wait("listening-failed", Named("rcbad")).Str("reason")
+		if !strings.Contains(r, fmt.Sprint(other)) {
+			t.Errorf("rcbad: reason %q does not name fowl's port %d", r, other)
+		}
+		if c := wh.ExitCode(); c != 4 {
+			t.Errorf("wh-tunnel exit code %d, want 4 (a -R forward was refused)", c)
+		}
+		if r := wh.Wait("closed", nil).Str("result"); r != "refused" {
+			t.Errorf("wh-tunnel closed with %q, want refused", r)
+		}
+		// fowl listened before we refused; its listener must go away
+		// (polled: fowl learns of the closed subchannel asynchronously).
+		for i := 0; ; i++ {
+			c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", fport))
+			if err != nil {
+				break
+			}
+			c.Close()
+			if i == 300 {
+				t.Errorf("fowl still listens on %d for the refused forward", fport)
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		fowl.Send(map[string]any{"kind": "session-close", "timeout": 10})
+		t.Logf("fowld exit code %d after wh-tunnel left; its events:\n%s", fowl.ExitCode(), fowl.History())
+	})
+}
