@@ -6,8 +6,14 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"path/filepath"
 	"testing"
 	"testing/iotest"
+
+	"go.uber.org/goleak"
+
+	"github.com/wormhole-go/wormhole/internal/interop"
+	"github.com/wormhole-go/wormhole/relay/relaytest"
 )
 
 // TestPipeCopy: exact copy and hash for sizes around the chunk size, from
@@ -87,4 +93,28 @@ func TestPipeCopyWriteError(t *testing.T) {
 	if !errors.Is(err, io.ErrClosedPipe) || n != pipeChunk || aborted == 0 {
 		t.Fatalf("n=%d err=%v aborted=%d", n, err, aborted)
 	}
+}
+
+// TestNoLeaksFile: a complete file transfer in-process (both sides,
+// through our relay) leaves no goroutine behind: the data pipeline's
+// goroutines end with the transfer.
+func TestNoLeaksFile(t *testing.T) {
+	mb := interop.StartPythonMailbox(t)
+	relay := relaytest.Start(t)
+	src := t.TempDir()
+	dst := chdirTemp(t)
+	p := makePayload(t, src, "f.bin", 3*pipeChunk+17, 5)
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	ctx := testCtx(t)
+	wh := func(cmd string, args ...string) []string {
+		return append([]string{cmd, "--relay-url", mb.URL(), "--transit-helper", relay.Hint(), "--no-listen", "--hide-progress"}, args...)
+	}
+	ws, wr := both(
+		func() result { return runWH(ctx, "", wh("send", "--code", "87-foo-bar", p.path)...) },
+		func() result { return runWH(ctx, "", wh("receive", "--accept-file", "87-foo-bar")...) },
+	)
+	if ws.code != 0 || wr.code != 0 {
+		t.Fatalf("send %v\nreceive %v", ws, wr)
+	}
+	checkFile(t, filepath.Join(dst, "f.bin"), p)
 }
