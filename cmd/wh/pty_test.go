@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/wormhole-go/wormhole/internal/interop"
+	"github.com/wormhole-go/wormhole/relay/relaytest"
 )
 
 // openPTY opens a pseudo-terminal pair (master, slave).
@@ -158,5 +161,51 @@ func TestInteractiveCtrlC(t *testing.T) {
 	}
 	if after.Lflag != before.Lflag || after.Lflag&unix.ECHO == 0 {
 		t.Fatalf("terminal mode not restored: lflag %#x, was %#x", after.Lflag, before.Lflag)
+	}
+}
+
+// TestProgressOnTerminal: the real binary, with stderr on a terminal,
+// redraws its progress line in place (carriage return, clear to end of
+// line) and ends it with the 100% summary; the receiver, with stderr not a
+// terminal, prints only the summary line.
+func TestProgressOnTerminal(t *testing.T) {
+	bin := buildBinary(t)
+	mb := interop.StartPythonMailbox(t)
+	relay := relaytest.Start(t)
+	ctx := testCtx(t)
+	src := t.TempDir()
+	dst := chdirTemp(t)
+	p := makePayload(t, src, "p.bin", 8<<20, 6)
+	master, slave := openPTY(t)
+	defer master.Close()
+	var screen syncBuffer
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		_, _ = io.Copy(&screen, master) // ends when the slave side is closed
+	}()
+	cmd := exec.CommandContext(ctx, bin, "send", "--relay-url", mb.URL(), "--transit-helper", relay.Hint(), "--no-listen", "--code", "88-foo-bar", p.path)
+	cmd.Env = safeEnviron()
+	cmd.Stderr = slave
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	wr := runWH(ctx, "", "receive", "--relay-url", mb.URL(), "--transit-helper", relay.Hint(), "--no-listen", "--accept-file", "88-foo-bar")
+	err := cmd.Wait()
+	slave.Close()
+	<-readDone
+	if err != nil || wr.code != 0 {
+		t.Fatalf("send: %v\n%s\nreceive: %v", err, screen.String(), wr)
+	}
+	checkFile(t, filepath.Join(dst, "p.bin"), p)
+	out := screen.String()
+	if !strings.Contains(out, "\r  0% ") && !strings.Contains(out, "\r100% ") {
+		t.Fatalf("no progress line on the terminal:\n%q", out)
+	}
+	if !strings.Contains(out, "\x1b[K") || !strings.Contains(out, "\r100% 8.4 MB/8.4 MB ") || !strings.Contains(out, "/s in ") {
+		t.Fatalf("progress not redrawn in place or no final line:\n%q", out)
+	}
+	if strings.Contains(wr.stderr, "\r") || !strings.Contains(wr.stderr, "100% 8.4 MB/8.4 MB ") {
+		t.Fatalf("receiver (not a terminal) stderr:\n%q", wr.stderr)
 	}
 }
