@@ -31,11 +31,16 @@ type conn struct {
 	pingTimer   *time.Timer
 	pingPending atomic.Bool // a ping is out and the read deadline armed
 
-	qmu         sync.Mutex
-	queue       [][]byte // encoded frames
-	qbytes      int64
-	writing     bool // a writer goroutine (or the reader's flushNow) is writing
-	deferring   bool // the reader will flush after its current frames: start no writer
+	qmu       sync.Mutex
+	queue     [][]byte // encoded frames
+	qbytes    int64
+	writing   bool // a writer goroutine (or the reader's flushNow) is writing
+	deferring bool // the reader will flush after its current frames: start no writer
+
+	// notify lists other connections that handling the current frame
+	// queued messages for (without starting their writers); the reader
+	// writes them after the frame (reader goroutine only).
+	notify      []*conn
 	finishing   bool // the reader ended: no new writers
 	killed      bool
 	writers     sync.WaitGroup
@@ -81,7 +86,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	s.wg.Add(1)
 	s.mu.Unlock()
 
-	nc, rest, err := upgrade(w, r)
+	nc, rest, resp, err := upgrade(w, r)
 	if err != nil {
 		s.mu.Lock()
 		delete(s.conns, c)
@@ -92,15 +97,18 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	c.qmu.Lock()
 	c.nc = nc
+	// The 101 response goes out with the welcome, in one write.
+	c.queue = append(c.queue, resp)
+	c.qbytes += int64(len(resp))
 	killed := c.killed
 	c.qmu.Unlock()
 	if killed { // Close ran during the handshake
 		nc.Close()
 	}
 	c.wr = wsReader{r: nc, pre: rest, limit: s.opts.MaxMessageSize, onControl: c.control}
-	c.rw = newReadWaiter(nc)
+	c.rw = newReadWaiter(nc, &s.readBufs)
 	s.log.Debug("client connected", "remote", r.RemoteAddr)
-	c.send("welcome", map[string]any{"welcome": s.welcomeFor(s.yourAddress(r))})
+	c.sendFields("welcome", field{"welcome", s.welcomeValue(r)})
 	if s.opts.PingInterval > 0 {
 		c.pingTimer = time.AfterFunc(s.opts.PingInterval, c.ping)
 	}
@@ -133,8 +141,10 @@ func (c *conn) reader() {
 			// write for all of them), then wait for more.
 			c.flushNow()
 			if len(c.wr.pre) == 0 {
-				c.rw.wait() // idle here, on a shallow stack
-				c.readAhead()
+				// Idle here, on a shallow stack and without a buffer;
+				// then one read takes what the socket holds, so that
+				// the frames in it are parsed without more system calls.
+				c.wr.pre, c.wr.err = c.rw.read()
 			}
 		}
 		op, payload, err := c.wr.readMessage()
@@ -160,28 +170,16 @@ func (c *conn) reader() {
 		c.qmu.Lock()
 		c.deferring = true
 		c.qmu.Unlock()
-		if fatal := c.handleFrame(payload); fatal != nil {
+		fatal := c.handleFrame(payload)
+		for i, l := range c.notify {
+			l.tryFlush()
+			c.notify[i] = nil
+		}
+		c.notify = c.notify[:0]
+		if fatal != nil {
 			return
 		}
 	}
-}
-
-// readAhead reads what the socket holds (after wait) into wr.pre with one
-// read, so that the frames in it are parsed without more system calls.
-// The buffer is the server's, returned at once; wr.pre gets a copy of the
-// bytes read, which is garbage once the frames are handled.
-func (c *conn) readAhead() {
-	if c.rw == nil {
-		return
-	}
-	bp := c.s.readBufs.Get().(*[]byte)
-	n, err := c.nc.Read(*bp)
-	if n > 0 {
-		c.wr.pre = append([]byte(nil), (*bp)[:n]...)
-	} else if err != nil {
-		c.wr.err = err
-	}
-	c.s.readBufs.Put(bp)
 }
 
 // flushNow ends the reader's deferral and writes the queue from the
@@ -191,6 +189,24 @@ func (c *conn) readAhead() {
 func (c *conn) flushNow() {
 	c.qmu.Lock()
 	c.deferring = false
+	c.writeQueued()
+}
+
+// tryFlush writes c's queue without blocking, from another connection's
+// reader, unless c's reader is handling frames (it flushes after them) or
+// a writer runs.
+func (c *conn) tryFlush() {
+	c.qmu.Lock()
+	if c.deferring {
+		c.qmu.Unlock()
+		return
+	}
+	c.writeQueued()
+}
+
+// writeQueued is flushNow's and tryFlush's common part; called with qmu
+// held, it unlocks it.
+func (c *conn) writeQueued() {
 	if c.writing || c.finishing || c.killed || len(c.queue) == 0 {
 		c.qmu.Unlock()
 		return
@@ -320,7 +336,11 @@ func (c *conn) send(typ string, fields map[string]any) {
 
 // enqueue adds an encoded frame to the queue and starts a writer if none
 // runs. Control frames are not counted against MaxQueueBytes.
-func (c *conn) enqueue(frame []byte, control bool) {
+func (c *conn) enqueue(frame []byte, control bool) { c.enqueueFrame(frame, control, false) }
+
+// enqueueFrame is enqueue; with later it starts no writer (the caller
+// calls tryFlush).
+func (c *conn) enqueueFrame(frame []byte, control, later bool) {
 	c.qmu.Lock()
 	if c.killed {
 		c.qmu.Unlock()
@@ -334,7 +354,7 @@ func (c *conn) enqueue(frame []byte, control bool) {
 	}
 	c.queue = append(c.queue, frame)
 	c.qbytes += int64(len(frame))
-	start := !c.writing && !c.finishing && !c.deferring
+	start := !c.writing && !c.finishing && !c.deferring && !later
 	if start {
 		c.writing = true
 		c.writers.Add(1)
@@ -421,20 +441,37 @@ func (c *conn) finish() {
 	c.nc.Close()
 }
 
-func (s *Server) welcomeFor(address map[string]any) map[string]any {
-	w := make(map[string]any, len(s.welcome)+1)
-	for k, v := range s.welcome {
-		w[k] = v
+// welcomeValue is the JSON of the welcome message's "welcome" value:
+// the server's fixed fields (encoded once in New) plus your-address, as
+// json.Marshal encoded the map (TestWelcomeEncoding).
+func (s *Server) welcomeValue(r *http.Request) []byte {
+	ip, port, ok := s.peerAddress(r)
+	if !ok {
+		return s.welcomeJSON
 	}
-	if address != nil {
-		w["your-address"] = address
+	b := make([]byte, 0, len(s.welcomeJSON)+80)
+	if len(s.welcomeJSON) > 2 { // every fixed key sorts before your-address
+		b = append(b, s.welcomeJSON[:len(s.welcomeJSON)-1]...)
+		b = append(b, ',')
+	} else {
+		b = append(b, '{')
 	}
-	return w
+	b = append(b, `"your-address":{"`...)
+	if ip4 := ip.To4(); ip4 != nil {
+		b = append(b, `ipv4":"`...)
+		b = append(b, ip4.String()...)
+	} else {
+		b = append(b, `ipv6":"`...)
+		b = append(b, ip.String()...)
+	}
+	b = append(b, `","port":`...)
+	b = strconv.AppendInt(b, int64(port), 10)
+	return append(b, "}}"...)
 }
 
-// yourAddress builds welcome's your-address from the peer address (or the
-// proxy headers when trusted).
-func (s *Server) yourAddress(r *http.Request) map[string]any {
+// peerAddress is welcome's your-address: the peer address (or the proxy
+// headers when trusted).
+func (s *Server) peerAddress(r *http.Request) (net.IP, int, bool) {
 	host, port, err := net.SplitHostPort(r.RemoteAddr)
 	if s.opts.TrustProxyHeaders {
 		if h := r.Header.Get("X-Real-IP"); h != "" {
@@ -445,17 +482,14 @@ func (s *Server) yourAddress(r *http.Request) map[string]any {
 		}
 	}
 	if err != nil {
-		return nil
+		return nil, 0, false
 	}
 	ip := net.ParseIP(host)
 	p, perr := strconv.Atoi(port)
 	if ip == nil || perr != nil {
-		return nil
+		return nil, 0, false
 	}
-	if ip4 := ip.To4(); ip4 != nil {
-		return map[string]any{"port": p, "ipv4": ip4.String()}
-	}
-	return map[string]any{"port": p, "ipv6": ip.String()}
+	return ip, p, true
 }
 
 func (s *Server) addListener(c *conn) {
@@ -657,7 +691,7 @@ func (c *conn) dispatch(typ string, m *clientMessage, rx float64) (perr string, 
 			c.hasMbox, c.mbox, c.listening = true, id, true
 			s.addListener(c)
 			for i := range msgs {
-				c.sendMessage(&msgs[i])
+				c.sendMessage(&msgs[i], false)
 			}
 			return nil
 		})
@@ -696,7 +730,14 @@ func (c *conn) dispatch(typ string, m *clientMessage, rx float64) (perr string, 
 		})
 		if err == nil && perr == "" {
 			for l := range s.listeners[mailboxKey{c.app, c.mbox}] {
-				l.sendMessage(&sm)
+				if l == c {
+					l.sendMessage(&sm, false)
+				} else {
+					// written by this reader after the frame, without
+					// starting a goroutine for it
+					l.sendMessage(&sm, true)
+					c.notify = append(c.notify, l)
+				}
 			}
 		}
 	case "close":

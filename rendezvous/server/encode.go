@@ -128,7 +128,7 @@ func appendRaw(dst []byte, v json.RawMessage) []byte {
 	return append(dst, v...)
 }
 
-// sendFrame queues a frame built by encodeFrame.
+// sendFields queues a message built by encodeFrame.
 func (c *conn) sendFields(typ string, fields ...field) {
 	c.enqueue(encodeFrame(typ, c.s.nowF(), fields...), false)
 }
@@ -145,15 +145,16 @@ func (c *conn) sendString(typ, key, val string) {
 	c.sendFields(typ, field{key, appendString(b[:0], val)})
 }
 
-// sendMessage queues a "message" for a mailbox message.
-func (c *conn) sendMessage(sm *Message) {
-	var side, phase, rx [64]byte
+// sendMessage queues a "message" for a mailbox message (with later, no
+// writer is started: the caller calls tryFlush).
+func (c *conn) sendMessage(sm *Message, later bool) {
+	var side, phase, rx, id [64]byte
 	var body [256]byte
-	c.sendFields("message",
+	c.enqueueFrame(encodeFrame("message", c.s.nowF(),
 		field{"body", appendString(body[:0], sm.Body)},
-		field{"id", appendRaw(nil, sm.ID)},
+		field{"id", appendRaw(id[:0], sm.ID)},
 		field{"phase", appendString(phase[:0], sm.Phase)},
 		field{"server_rx", appendFloat(rx[:0], sm.ServerRx)},
 		field{"side", appendString(side[:0], sm.Side)},
-	)
+	), false, later)
 }

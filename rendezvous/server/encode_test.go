@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"net"
+	"net/http"
+	"strconv"
 	"testing"
 	"unicode/utf8"
 )
@@ -133,4 +136,67 @@ func FuzzDecodeClientMessage(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The welcome as it was built before (a map for json.Marshal), the
+// reference for TestWelcomeEncoding.
+func oldWelcome(s *Server, r *http.Request) map[string]any {
+	w := make(map[string]any, len(s.welcome)+1)
+	for k, v := range s.welcome {
+		w[k] = v
+	}
+	host, port, err := net.SplitHostPort(r.RemoteAddr)
+	if s.opts.TrustProxyHeaders {
+		if h := r.Header.Get("X-Real-IP"); h != "" {
+			host, err = h, nil
+			if p := r.Header.Get("X-Real-Port"); p != "" {
+				port = p
+			}
+		}
+	}
+	if err != nil {
+		return w
+	}
+	ip := net.ParseIP(host)
+	p, perr := strconv.Atoi(port)
+	if ip == nil || perr != nil {
+		return w
+	}
+	if ip4 := ip.To4(); ip4 != nil {
+		w["your-address"] = map[string]any{"port": p, "ipv4": ip4.String()}
+	} else {
+		w["your-address"] = map[string]any{"port": p, "ipv6": ip.String()}
+	}
+	return w
+}
+
+// TestWelcomeEncoding: the pre-encoded welcome plus your-address is what
+// json.Marshal of the welcome map gave.
+func TestWelcomeEncoding(t *testing.T) {
+	for _, o := range []Options{
+		{},
+		{MOTD: "<hello> & \"bye\"\n", Error: "go away", AdvertiseVersion: "0.12.0", TrustProxyHeaders: true},
+		{Hashcash: &HashcashOptions{Bits: 6, Resource: "wormhole"}},
+	} {
+		o.PruneInterval = -1
+		s, err := New(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range []*http.Request{
+			{RemoteAddr: "127.0.0.1:5555", Header: http.Header{}},
+			{RemoteAddr: "[::1]:80", Header: http.Header{}},
+			{RemoteAddr: "[::ffff:10.1.2.3]:7", Header: http.Header{}},
+			{RemoteAddr: "nonsense", Header: http.Header{}},
+			{RemoteAddr: "1.2.3.4:5", Header: http.Header{"X-Real-Ip": {"2001:db8::1"}, "X-Real-Port": {"-3"}}},
+			{RemoteAddr: "1.2.3.4:5", Header: http.Header{"X-Real-Ip": {"bad"}}},
+		} {
+			got := encodeFrame("welcome", 1.5, field{"welcome", s.welcomeValue(r)})
+			want := marshalFrame(t, "welcome", 1.5, map[string]any{"welcome": oldWelcome(s, r)})
+			if !bytes.Equal(got, want) {
+				t.Errorf("options %+v, request %s %v:\n got %q\nwant %q", o, r.RemoteAddr, r.Header, got, want)
+			}
+		}
+		s.Close()
+	}
 }

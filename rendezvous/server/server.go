@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -113,6 +114,8 @@ type Server struct {
 	now       func() time.Time
 	rebooted  float64
 	welcome   map[string]any
+	// welcomeJSON is welcome encoded (json.Marshal).
+	welcomeJSON []byte
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -225,6 +228,10 @@ func New(opts Options) (*Server, error) {
 		s.welcome["permission-required"] = map[string]any{
 			"hashcash": map[string]any{"bits": h.Bits, "resource": h.Resource},
 		}
+	}
+	var err error
+	if s.welcomeJSON, err = json.Marshal(s.welcome); err != nil {
+		return nil, fmt.Errorf("server: encode welcome: %w", err)
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if opts.PruneInterval > 0 {

@@ -2,13 +2,17 @@
 
 package server
 
-import "net"
+import (
+	"net"
+	"sync"
+)
 
 type readWaiter struct{}
 
-func newReadWaiter(net.Conn) *readWaiter { return nil }
+func newReadWaiter(net.Conn, *sync.Pool) *readWaiter { return nil }
 
-func (w *readWaiter) wait() {}
+// read returns nothing: the caller reads the connection directly.
+func (w *readWaiter) read() ([]byte, error) { return nil, nil }
 
 // tryWrite writes nothing: the writer goroutine does it.
 func (w *readWaiter) tryWrite([]byte) (int, error) { return 0, nil }

@@ -3,7 +3,9 @@
 package server
 
 import (
+	"io"
 	"net"
+	"sync"
 	"syscall"
 )
 
@@ -13,11 +15,13 @@ import (
 // writes without blocking (tryWrite).
 type readWaiter struct {
 	rc   syscall.RawConn
-	peek [1]byte
+	bufs *sync.Pool // *[]byte scratch buffers, held only during a read
 	fn   func(fd uintptr) bool
+	got  []byte
+	err  error
 }
 
-func newReadWaiter(nc net.Conn) *readWaiter {
+func newReadWaiter(nc net.Conn, bufs *sync.Pool) *readWaiter {
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
 		return nil
@@ -26,21 +30,44 @@ func newReadWaiter(nc net.Conn) *readWaiter {
 	if err != nil {
 		return nil
 	}
-	w := &readWaiter{rc: rc}
+	w := &readWaiter{rc: rc, bufs: bufs}
 	w.fn = func(fd uintptr) bool {
-		_, _, err := syscall.Recvfrom(int(fd), w.peek[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		// Data, EOF or an error: let the real read see it.
-		return err != syscall.EAGAIN && err != syscall.EWOULDBLOCK
+		bp := w.bufs.Get().(*[]byte)
+		defer w.bufs.Put(bp)
+		for {
+			n, err := syscall.Read(int(fd), *bp)
+			switch {
+			case err == syscall.EINTR:
+				continue
+			case err == syscall.EAGAIN || err == syscall.EWOULDBLOCK:
+				return false // park until readable (no buffer held)
+			case err != nil:
+				w.err = err
+			case n == 0:
+				w.err = io.EOF
+			default:
+				w.got = append([]byte(nil), (*bp)[:n]...)
+			}
+			return true
+		}
 	}
 	return w
 }
 
-// wait returns when the socket has data (or EOF, an error, or the read
-// deadline passed: the following Read reports those).
-func (w *readWaiter) wait() {
-	if w != nil {
-		_ = w.rc.Read(w.fn)
+// read waits until the socket is readable and returns what one read got
+// (a copy), or the error (EOF, the read deadline passed, ...). A nil
+// readWaiter returns nothing: the caller reads the connection directly.
+func (w *readWaiter) read() ([]byte, error) {
+	if w == nil {
+		return nil, nil
 	}
+	w.got, w.err = nil, nil
+	if err := w.rc.Read(w.fn); err != nil && w.err == nil {
+		w.err = err
+	}
+	got, err := w.got, w.err
+	w.got, w.err = nil, nil
+	return got, err
 }
 
 // tryWrite writes as much of b as the socket takes now, without waiting

@@ -93,53 +93,49 @@ func acceptKey(key string) string {
 	return base64.StdEncoding.EncodeToString(h[:])
 }
 
-// upgrade validates a WebSocket opening handshake, hijacks the connection
-// and writes the 101 response. It returns the raw connection and any
-// bytes the client sent after its request (already read by net/http).
-// On a bad request it writes an HTTP error and returns an error.
-func upgrade(w http.ResponseWriter, r *http.Request) (net.Conn, []byte, error) {
+// upgrade validates a WebSocket opening handshake and hijacks the
+// connection. It returns the raw connection, any bytes the client sent
+// after its request (already read by net/http) and the 101 response,
+// which the caller writes (together with its first frame). On a bad
+// request it writes an HTTP error and returns an error.
+func upgrade(w http.ResponseWriter, r *http.Request) (nc net.Conn, rest, resp []byte, err error) {
 	if r.Method != http.MethodGet {
 		http.Error(w, "websocket: method must be GET", http.StatusMethodNotAllowed)
-		return nil, nil, errors.New("websocket: method not GET")
+		return nil, nil, nil, errors.New("websocket: method not GET")
 	}
 	if !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket") {
 		w.Header().Set("Connection", "Upgrade")
 		w.Header().Set("Upgrade", "websocket")
 		http.Error(w, "websocket: upgrade required", http.StatusUpgradeRequired)
-		return nil, nil, errors.New("websocket: not an upgrade request")
+		return nil, nil, nil, errors.New("websocket: not an upgrade request")
 	}
 	if r.Header.Get("Sec-WebSocket-Version") != "13" {
 		w.Header().Set("Sec-WebSocket-Version", "13")
 		http.Error(w, "websocket: unsupported version", http.StatusBadRequest)
-		return nil, nil, errors.New("websocket: unsupported version")
+		return nil, nil, nil, errors.New("websocket: unsupported version")
 	}
 	key := strings.TrimSpace(r.Header.Get("Sec-WebSocket-Key"))
 	if k, err := base64.StdEncoding.DecodeString(key); err != nil || len(k) != 16 {
 		http.Error(w, "websocket: bad Sec-WebSocket-Key", http.StatusBadRequest)
-		return nil, nil, errors.New("websocket: bad key")
+		return nil, nil, nil, errors.New("websocket: bad key")
 	}
 	hj, ok := w.(http.Hijacker)
 	if !ok {
 		http.Error(w, "websocket: cannot hijack", http.StatusInternalServerError)
-		return nil, nil, errors.New("websocket: response writer cannot hijack")
+		return nil, nil, nil, errors.New("websocket: response writer cannot hijack")
 	}
 	nc, brw, err := hj.Hijack()
 	if err != nil {
-		return nil, nil, fmt.Errorf("websocket: hijack: %w", err)
+		return nil, nil, nil, fmt.Errorf("websocket: hijack: %w", err)
 	}
-	var rest []byte
 	if n := brw.Reader.Buffered(); n > 0 {
 		b, _ := brw.Reader.Peek(n)
 		rest = append([]byte(nil), b...)
 	}
 	// brw is dropped: its 4 KiB reader and writer become garbage.
-	resp := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
-		acceptKey(key) + "\r\n\r\n"
-	if _, err := io.WriteString(nc, resp); err != nil {
-		nc.Close()
-		return nil, nil, fmt.Errorf("websocket: write handshake: %w", err)
-	}
-	return nc, rest, nil
+	resp = []byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
+		acceptKey(key) + "\r\n\r\n")
+	return nc, rest, resp, nil
 }
 
 // wsReader decodes client frames from r. It holds no buffer between
