@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -35,7 +36,52 @@ type pyTransit struct {
 	cmd  *exec.Cmd
 	in   io.WriteCloser
 	out  *bufio.Scanner
-	errb *strings.Builder
+	errb *lockedBuffer
+}
+
+// lockedBuffer collects the script's stderr, written by os/exec's copier
+// goroutine while the test may read it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startPyTransitHints starts the script and reads its hints. Python 0.12's
+// transit picks its listening port by binding 127.0.0.1:0, closing it and
+// then listening on *:port (transit.py allocate_tcp_port); under a busy
+// test run another socket can take that port in between, and the script
+// dies with CannotListenError before doing anything. That race is
+// Python's own, so this retries exactly once, and says so.
+func startPyTransitHints(t *testing.T, cfg map[string]any, v any) *pyTransit {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		p := startPyTransit(t, cfg)
+		if p.out.Scan() {
+			if err := json.Unmarshal(p.out.Bytes(), v); err != nil {
+				t.Fatalf("python said %q: %v", p.out.Bytes(), err)
+			}
+			return p
+		}
+		_ = p.cmd.Wait() // stdout hit EOF: collect all of stderr
+		stderr := p.errb.String()
+		if attempt == 1 && strings.Contains(stderr, "CannotListenError") {
+			t.Logf("retrying once: Python transit lost its own listen-port race:\n%s", stderr)
+			continue
+		}
+		t.Fatalf("python transit ended before its hints: %v\nstderr:\n%s", p.out.Err(), stderr)
+	}
 }
 
 func startPyTransit(t *testing.T, cfg map[string]any) *pyTransit {
@@ -45,7 +91,7 @@ func startPyTransit(t *testing.T, cfg map[string]any) *pyTransit {
 	cmd := exec.Command(py, "testdata/pytransit.py", string(b))
 	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	p := &pyTransit{cmd: cmd, errb: &strings.Builder{}}
+	p := &pyTransit{cmd: cmd, errb: &lockedBuffer{}}
 	var err error
 	if p.in, err = cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
@@ -121,9 +167,8 @@ func TestPythonTransit(t *testing.T) {
 					// Go only listens: Python has to dial us.
 					o.Plan.NoDirect = true
 				}
-				py := startPyTransit(t, cfg)
 				var ph struct{ Hints json.RawMessage }
-				py.read(t, &ph)
+				py := startPyTransitHints(t, cfg, &ph)
 				peer, err := hints.ParseHints(ph.Hints)
 				if err != nil {
 					t.Fatal(err)
