@@ -28,6 +28,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -202,6 +203,8 @@ func startPy(t *testing.T, ctx context.Context, e *env, code string, c cell, rel
 	}
 	if e.debug {
 		args = append(args, "--debug")
+	} else if os.Getenv("WH_PY_DILATION_LOGDIR") != "" {
+		args = append(args, "--state-dump")
 	}
 	cmd := exec.CommandContext(ctx, interop.Python, args...)
 	cmd.Env = append(os.Environ(), "PYTHONPATH="+e.pythonPath)
@@ -423,6 +426,15 @@ func run(t *testing.T, e *env, c cell) {
 	var logger *slog.Logger
 	if e.debug {
 		logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	} else if d := os.Getenv("WH_PY_DILATION_LOGDIR"); d != "" {
+		// Go debug log to a file: cheaper than t.Logf, keeps timing closer
+		// to a quiet run.
+		f, err := os.Create(filepath.Join(d, strings.NewReplacer("/", "_").Replace(t.Name())+".go.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		logger = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	w, err := wormhole.New(ctx, wormhole.Options{
 		AppID:         appID,
@@ -593,6 +605,13 @@ func run(t *testing.T, e *env, c cell) {
 			}
 			goX[rr.x.name] = rr.x
 		case <-ctx.Done():
+			st.Lock()
+			for _, s := range st.log {
+				t.Logf("go status: %+v", s)
+			}
+			st.Unlock()
+			buf := make([]byte, 1<<20)
+			t.Logf("goroutines:\n%s", buf[:runtime.Stack(buf, true)])
 			fail("timeout waiting for the Go side")
 		}
 	}
@@ -776,7 +795,8 @@ func TestPythonDilation(t *testing.T) {
 		{"late-listen/go-follower", cell{goSide: lowSide, pySide: highSide, pyOpens: 2, size: 1 << 20, lateListen: 2 * time.Second}},
 		{"keepalive/go-leader", cell{goSide: highSide, pySide: lowSide, goOpens: 1, size: 1 << 20, goPing: time.Second, pyPing: 1, idle: 6 * time.Second}},
 		{"keepalive/go-follower", cell{goSide: lowSide, pySide: highSide, goOpens: 1, size: 1 << 20, goPing: time.Second, pyPing: 1, idle: 6 * time.Second}},
-		{"stall/go-leader", cell{goSide: highSide, pySide: lowSide, goOpens: 1, pyOpens: 1, size: 8 << 20, relayOnly: true, goPing: time.Second, pyPing: 1, stall: 5 * time.Second}},
+		{"stall/go-leader", cell{goSide: highSide, pySide: lowSide, goOpens: 1, pyOpens: 1, size: 8 << 20, relayOnly: true, goPing: time.Second, pyPing: 1, stall: 5 * time.Second,
+			knownBad: "upstream, intermittent (about 1 run in 7): the Python Follower drops the old connection on 'reconnect' with transport.loseConnection() while its Outbound is a paused producer, hangs the same way and never sends 'reconnecting' (docs/dilation-interop.md, bug U1)"}},
 		{"stall/go-follower", cell{goSide: lowSide, pySide: highSide, goOpens: 1, pyOpens: 1, size: 8 << 20, relayOnly: true, goPing: time.Second, pyPing: 1, stall: 5 * time.Second,
 			knownBad: "upstream: the Python Leader's keepalive calls transport.loseConnection() while its Outbound is a registered, paused producer; Twisted then stops reading and never closes (docs/dilation-interop.md, bug U1)"}},
 		{"bigwrite/maxframe-80MiB", cell{goSide: highSide, pySide: lowSide, pyOpens: 1, size: 32 << 20, pyChunk: 32 << 20, goMaxFrame: 80 << 20}},

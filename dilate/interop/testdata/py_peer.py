@@ -167,7 +167,6 @@ def start_state_dump(dw):
     """--debug: log the Dilation manager's connection state every second
     (what the TCP transport is doing, L4 queues, the Leader's keepalive)."""
     from twisted.internet.task import LoopingCall
-    from twisted.python import log
 
     def dump():
         m = dw._manager
@@ -192,7 +191,9 @@ def start_state_dump(dw):
                 tcp_writing=tr in r.getWriters(),
                 tcp_buffered=len(getattr(tr, "dataBuffer", b"")) + getattr(tr, "_tempDataLen", 0),
             )
-        log.msg("STATE " + json.dumps(info, default=str))
+        sys.stderr.write("%s STATE %s\n" % (
+            time.strftime("%H:%M:%S"), json.dumps(info, default=str)))
+        sys.stderr.flush()
     LoopingCall(dump).start(1.0)
 
 
@@ -228,7 +229,7 @@ def main(args):
         kw["ping_interval"] = args.ping_interval
     dw = w.dilate(**kw)
     holder["dw"] = dw
-    if args.debug:
+    if args.debug or args.state_dump:
         start_state_dump(dw)
     yield dw.when_dilated()
     emit(event="dilated", side=dw._manager._my_side,
@@ -272,6 +273,8 @@ def run():
     p.add_argument("--open", action="append", default=[])
     p.add_argument("--listen", action="append", default=[])
     p.add_argument("--debug", action="store_true", help="twisted log to stderr")
+    p.add_argument("--state-dump", action="store_true",
+                   help="print the manager/TCP state to stderr every second")
     args = p.parse_args()
     if args.debug:
         from twisted.python import log
