@@ -43,6 +43,8 @@ type conn struct {
 	notify      []*conn
 	finishing   bool // the reader ended: no new writers
 	killed      bool
+	holding     bool     // handleFrame runs: frames go to held (qmu)
+	held        [][]byte // this frame's replies, queued once it is handled
 	writers     sync.WaitGroup
 	closeCode   int
 	closeReason string
@@ -346,6 +348,11 @@ func (c *conn) enqueueFrame(frame []byte, control, later bool) {
 		c.qmu.Unlock()
 		return
 	}
+	if c.holding && !control {
+		c.held = append(c.held, frame)
+		c.qmu.Unlock()
+		return
+	}
 	if !control && c.qbytes+int64(len(frame)) > c.s.opts.MaxQueueBytes {
 		c.qmu.Unlock()
 		c.s.log.Warn("dropping client that does not read", "queued", c.qbytes)
@@ -516,10 +523,19 @@ func (s *Server) removeListener(c *conn) {
 var errFatal = errors.New("fatal client error")
 
 // handleFrame processes one client frame.
+//
+// The replies it causes for this connection are held until the frame is
+// handled, so that none (not even the ack, which comes first) can reach
+// the client before the store transaction committed: an acked add is in
+// the store.
 func (c *conn) handleFrame(payload []byte) error {
 	s := c.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	c.qmu.Lock()
+	c.holding = true
+	c.qmu.Unlock()
+	defer c.release()
 	rx := s.nowF()
 	m, err := decodeClientMessage(payload)
 	if err != nil {
@@ -547,6 +563,17 @@ func (c *conn) handleFrame(payload []byte) error {
 		return fatal
 	}
 	return nil
+}
+
+// release queues the frames held while a frame was handled.
+func (c *conn) release() {
+	c.qmu.Lock()
+	held := c.held
+	c.held, c.holding = nil, false
+	c.qmu.Unlock()
+	for _, f := range held {
+		c.enqueue(f, false)
+	}
 }
 
 func (c *conn) sendError(e string, m *clientMessage) {
@@ -580,7 +607,7 @@ func (c *conn) dispatch(typ string, m *clientMessage, rx float64) (perr string, 
 	var err error
 	switch typ {
 	case "list":
-		err = s.store.Update(c.s.ctx, func(tx Tx) error {
+		err = s.update(c.s.ctx, func(tx Tx) error {
 			names := []string{}
 			if !s.opts.DisallowList {
 				n, err := tx.NameplateNames(c.app)
@@ -600,7 +627,7 @@ func (c *conn) dispatch(typ string, m *clientMessage, rx float64) (perr string, 
 		if c.didAllocate {
 			return "you already allocated one, don't be greedy", nil
 		}
-		err = s.store.Update(c.s.ctx, func(tx Tx) error {
+		err = s.update(c.s.ctx, func(tx Tx) error {
 			name, err := findAvailableNameplate(tx, c.app)
 			if errors.Is(err, errNoNameplate) {
 				perr = err.Error()
@@ -630,7 +657,7 @@ func (c *conn) dispatch(typ string, m *clientMessage, rx float64) (perr string, 
 		}
 		c.didClaim = true
 		c.hasNameplate, c.nameplate = true, name
-		err = s.store.Update(c.s.ctx, func(tx Tx) error {
+		err = s.update(c.s.ctx, func(tx Tx) error {
 			var mb string
 			var err error
 			mb, perr, err = s.claimNameplate(tx, c.app, name, c.side, rx)
@@ -659,7 +686,7 @@ func (c *conn) dispatch(typ string, m *clientMessage, rx float64) (perr string, 
 			name = c.nameplate
 		}
 		c.didRelease = true
-		err = s.store.Update(c.s.ctx, func(tx Tx) error {
+		err = s.update(c.s.ctx, func(tx Tx) error {
 			if err := s.releaseNameplate(tx, c.app, name, c.side, rx); err != nil {
 				return err
 			}
@@ -678,7 +705,7 @@ func (c *conn) dispatch(typ string, m *clientMessage, rx float64) (perr string, 
 			return terr.Error(), nil
 		}
 		c.hasMailboxID, c.mailboxID = true, id
-		err = s.store.Update(c.s.ctx, func(tx Tx) error {
+		err = s.update(c.s.ctx, func(tx Tx) error {
 			var err error
 			perr, err = s.openMailbox(tx, c.app, id, c.side, rx)
 			if err != nil || perr != "" {
@@ -714,7 +741,7 @@ func (c *conn) dispatch(typ string, m *clientMessage, rx float64) (perr string, 
 			return terr.Error(), nil
 		}
 		sm := Message{Side: c.side, Phase: phase, Body: body, ServerRx: rx, ID: m.raw("id")}
-		err = s.store.Update(c.s.ctx, func(tx Tx) error {
+		err = s.update(c.s.ctx, func(tx Tx) error {
 			n, size, err := tx.MessageStats(c.app, c.mbox)
 			if err != nil {
 				return err
@@ -763,7 +790,7 @@ func (c *conn) dispatch(typ string, m *clientMessage, rx float64) (perr string, 
 		if terr != nil {
 			return terr.Error(), nil
 		}
-		err = s.store.Update(c.s.ctx, func(tx Tx) error {
+		err = s.update(c.s.ctx, func(tx Tx) error {
 			if !c.hasMbox {
 				var err error
 				perr, err = s.openMailbox(tx, c.app, id, c.side, rx)
@@ -817,11 +844,13 @@ func (c *conn) handleBind(m *clientMessage, rx float64) (string, error) {
 	}
 	c.bound, c.app, c.side = true, app, side
 	impl, ver := m.clientVersion()
-	err = s.store.Update(c.s.ctx, func(tx Tx) error {
-		return tx.AddClientVersion(ClientVersion{App: app, Side: side, ConnectTime: s.blur(rx), Implementation: impl, Version: ver})
-	})
-	if err != nil {
-		return "server error", err
+	// Recorded with the next store transaction (a statistic: not worth
+	// a transaction of its own).
+	s.pendingVersions = append(s.pendingVersions, ClientVersion{App: app, Side: side, ConnectTime: s.blur(rx), Implementation: impl, Version: ver})
+	if len(s.pendingVersions) >= maxPendingVersions {
+		if err := s.update(c.s.ctx, func(Tx) error { return nil }); err != nil {
+			return "server error", err
+		}
 	}
 	return "", nil
 }

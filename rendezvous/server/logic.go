@@ -320,7 +320,7 @@ func (s *Server) Prune(ctx context.Context) error {
 		}
 		listening += len(ls)
 	}
-	return s.store.Update(ctx, func(tx Tx) error {
+	return s.update(ctx, func(tx Tx) error {
 		apps, err := tx.Apps()
 		if err != nil {
 			return err

@@ -114,6 +114,9 @@ type Server struct {
 	now       func() time.Time
 	rebooted  float64
 	welcome   map[string]any
+	// pendingVersions are client versions from binds, written with the
+	// next store transaction (mu).
+	pendingVersions []ClientVersion
 	// welcomeJSON is welcome encoded (json.Marshal).
 	welcomeJSON []byte
 
@@ -138,6 +141,28 @@ type Server struct {
 
 // readAheadSize is the most one read-ahead takes from a socket.
 const readAheadSize = 4 << 10
+
+// maxPendingVersions bounds the client versions waiting for a store
+// transaction.
+const maxPendingVersions = 256
+
+// update runs fn in a store transaction, after writing the pending client
+// versions. Called with mu held.
+func (s *Server) update(ctx context.Context, fn func(Tx) error) error {
+	err := s.store.Update(ctx, func(tx Tx) error {
+		for _, v := range s.pendingVersions {
+			if err := tx.AddClientVersion(v); err != nil {
+				return err
+			}
+		}
+		return fn(tx)
+	})
+	if err == nil {
+		clear(s.pendingVersions)
+		s.pendingVersions = s.pendingVersions[:0]
+	}
+	return err
+}
 
 // maxSpentStamps bounds the replay-protection memory for hashcash stamps.
 const maxSpentStamps = 100000
@@ -347,6 +372,11 @@ func (s *Server) Close() error {
 		c.kill()
 	}
 	s.wg.Wait()
+	s.mu.Lock()
+	if err := s.update(context.Background(), func(Tx) error { return nil }); err != nil && !errors.Is(err, ErrStoreClosed) {
+		errs = append(errs, err)
+	}
+	s.mu.Unlock()
 	if s.ownsStore {
 		if err := s.store.Close(); err != nil {
 			errs = append(errs, err)
