@@ -126,7 +126,8 @@ func (tw *Twistd) start() error {
 	cmd := exec.Command("twistd3", args...)
 	cmd.Dir = tw.dir
 	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: a test binary killed mid-run takes its servers with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start twistd3 %s: %w", tw.plugin, err)
 	}
