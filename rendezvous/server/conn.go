@@ -224,6 +224,9 @@ func (c *conn) writeQueued() {
 	c.queue = nil
 	c.qbytes = 0
 	c.writing = true
+	// Counted like a writer goroutine: finish (on c's own goroutine)
+	// waits for this write before it writes itself.
+	c.writers.Add(1)
 	c.qmu.Unlock()
 
 	buf := q[0]
@@ -256,13 +259,14 @@ func (c *conn) writeQueued() {
 		c.qbytes += int64(len(rest))
 	}
 	if len(c.queue) > 0 && !c.killed && !c.finishing {
-		c.writers.Add(1) // writing stays set: the writer owns it now
+		// writing and the writers count stay: the writer owns them now
 		c.qmu.Unlock()
 		go c.writer()
 		return
 	}
 	c.writing = false
 	c.qmu.Unlock()
+	c.writers.Done()
 }
 
 // alive disarms the keepalive read deadline: a frame arrived.
