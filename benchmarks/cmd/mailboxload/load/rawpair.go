@@ -189,29 +189,31 @@ func (rc *rawClient) sendOp(b []byte, op byte) error {
 // escapes). ok is false when absent.
 func (rc *rawClient) field(key string) (string, bool) {
 	b := rc.in
-	for {
+	for range 16 {
 		i := bytes.Index(b, []byte(key))
-		if i < 1 {
+		if i < 0 {
 			return "", false
 		}
+		quoted := i > 0 && b[i-1] == '"' && i+len(key) < len(b) && b[i+len(key)] == '"'
 		b = b[i+len(key):]
-		if rc.in[len(rc.in)-len(b)-len(key)-1] != '"' || len(b) == 0 || b[0] != '"' {
+		if !quoted {
 			continue
 		}
-		b = bytes.TrimLeft(b[1:], " ")
-		if len(b) == 0 || b[0] != ':' {
+		v := bytes.TrimLeft(b[1:], " ")
+		if len(v) == 0 || v[0] != ':' {
 			continue
 		}
-		b = bytes.TrimLeft(b[1:], " ")
-		if len(b) == 0 || b[0] != '"' {
+		v = bytes.TrimLeft(v[1:], " ")
+		if len(v) == 0 || v[0] != '"' {
 			return "", false
 		}
-		end := bytes.IndexByte(b[1:], '"')
+		end := bytes.IndexByte(v[1:], '"')
 		if end < 0 {
 			return "", false
 		}
-		return string(b[1 : 1+end]), true
+		return string(v[1 : 1+end]), true
 	}
+	return "", false
 }
 
 // is reports whether the last payload's type is typ (no allocation).
