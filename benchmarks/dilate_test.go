@@ -91,17 +91,19 @@ func streamBench(b *testing.B, w, r net.Conn) {
 // BenchmarkDilateThroughput compares one Dilation subchannel with a raw
 // loopback TCP connection in the same run (both carry 64 KiB writes).
 func BenchmarkDilateThroughput(b *testing.B) {
-	b.Run("subchannel", func(b *testing.B) {
-		f, l := dilatePair(b, nil)
-		ln, err := l.Listen("bench")
-		if err != nil {
-			b.Fatal(err)
-		}
-		c1, c2 := openSub(b, f, l, ln, "bench")
-		defer c1.Close()
-		defer c2.Close()
-		streamBench(b, c1, c2)
-	})
+	for _, mode := range []string{"ged", "yamux"} {
+		b.Run("subchannel-"+mode, func(b *testing.B) {
+			f, l := dilatePair(b, withMode(mode))
+			ln, err := l.Listen("bench")
+			if err != nil {
+				b.Fatal(err)
+			}
+			c1, c2 := openSub(b, f, l, ln, "bench")
+			defer c1.Close()
+			defer c2.Close()
+			streamBench(b, c1, c2)
+		})
+	}
 	b.Run("rawTCP", func(b *testing.B) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -121,11 +123,26 @@ func BenchmarkDilateThroughput(b *testing.B) {
 	})
 }
 
+// withMode selects "ged" (Python's mode) or the Go-only "yamux" mode.
+func withMode(mode string) func(int, *dilate.Options) {
+	return func(_ int, o *dilate.Options) {
+		if mode == "yamux" {
+			o.PeerVersions = dilate.ExtendedVersions()
+		}
+	}
+}
+
 // BenchmarkDilateParallel100 moves data through 100 subchannels at once
 // (100 KiB per subchannel per op), in both directions.
 func BenchmarkDilateParallel100(b *testing.B) {
+	for _, mode := range []string{"ged", "yamux"} {
+		b.Run(mode, func(b *testing.B) { benchParallel100(b, mode) })
+	}
+}
+
+func benchParallel100(b *testing.B, mode string) {
 	const subs, per = 100, 100 << 10
-	f, l := dilatePair(b, nil)
+	f, l := dilatePair(b, withMode(mode))
 	ln, err := l.Listen("par")
 	if err != nil {
 		b.Fatal(err)
@@ -233,7 +250,13 @@ func BenchmarkDilateReconnect(b *testing.B) {
 // BenchmarkDilateIdleSubchannel reports the heap held per open, idle
 // subchannel (both ends together).
 func BenchmarkDilateIdleSubchannel(b *testing.B) {
-	f, l := dilatePair(b, nil)
+	for _, mode := range []string{"ged", "yamux"} {
+		b.Run(mode, func(b *testing.B) { benchIdle(b, mode) })
+	}
+}
+
+func benchIdle(b *testing.B, mode string) {
+	f, l := dilatePair(b, withMode(mode))
 	ln, err := l.Listen("idle")
 	if err != nil {
 		b.Fatal(err)

@@ -44,7 +44,7 @@ func (d *Dilation) yamuxConfig() *yamux.Config {
 	c.ConnectionWriteTimeout = 24 * time.Hour
 	c.LogOutput = io.Discard
 	c.MaxStreamWindowSize = uint32(max(d.opts.MaxSubchannelBuffer, 256<<10))
-	c.MaxIncomingStreams = maxPendingOpens
+	c.MaxIncomingStreams = 1 << 16 // open at once; ged mode has no limit either
 	c.AcceptBacklog = maxPendingOpens
 	return c
 }
