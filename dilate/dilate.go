@@ -352,6 +352,21 @@ func (d *Dilation) Role() Role {
 	return d.role
 }
 
+// Mode is the Dilation mode agreed with the peer once its please arrived:
+// YamuxVersion when both sides asked for the flow-controlled mode, else
+// Version ("ged"); "" before that.
+func (d *Dilation) Mode() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch {
+	case d.role == RoleUnknown:
+		return ""
+	case d.yamuxMode:
+		return YamuxVersion
+	}
+	return Version
+}
+
 // post hands an event to the manager; false if the Dilation is closing.
 func (d *Dilation) post(ev event) bool {
 	select {

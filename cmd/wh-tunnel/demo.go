@@ -23,6 +23,7 @@ import (
 // demoResult is what a demo run measured.
 type demoResult struct {
 	code, mailbox, relay, path string
+	mode                       string // Dilation mode agreed: "wormhole-go-yamux-1" or "ged"
 	setup                      time.Duration
 	down, up                   time.Duration // GET (peer->us) and POST (us->peer)
 	bytes                      int64
@@ -65,7 +66,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	say("\n  code            %s\n", res.code)
 	say("  mailbox         %s\n", res.mailbox)
 	say("  transit relay   %s\n", res.relay)
-	say("  Dilation        real: L1 records as dilate-N mailbox phases, L2 Noise over TCP\n")
+	say("  Dilation        real: L1 records as dilate-N mailbox phases, L2 Noise over TCP, mode %s\n", res.mode)
 	say("  path            %s\n", res.path)
 	say("  setup           %v (code to forward ready)\n", res.setup.Round(time.Millisecond))
 	say("  peer -> here    %d MiB in %v: %.1f MiB/s, sha256 ok\n", res.bytes>>20, res.down.Round(time.Millisecond), mbps(res.down))
@@ -192,6 +193,7 @@ func demo(ctx context.Context, size int64, mode int, say func(string, ...any)) (
 	}
 	res.setup = time.Since(start)
 	res.path = paths(sa, sb)
+	res.mode = sa.dl.Mode()
 	say("forward ready: peer A listens on %s, peer B connects to 127.0.0.1:%d; Dilation path: %s\n", st.Addr, svcPort, res.path)
 
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}

@@ -93,8 +93,11 @@ func open(ctx context.Context, cfg peerConfig) (*session, error) {
 		AppID:         cfg.appID,
 		RendezvousURL: cfg.relayURL,
 		AppVersions:   map[string]any{"fowl": map[string]any{"features": []any{fowlFeature}}},
-		Dilation:      &wormhole.DilationVersion{CanDilate: dilate.Versions(), Abilities: abilities()},
-		Logger:        cfg.log,
+		// ExtendedVersions ranks our flow-controlled mode (yamux over the
+		// durable stream: an unread forward never stalls the others) before
+		// "ged"; fowl and Python peers share only "ged" and get that.
+		Dilation: &wormhole.DilationVersion{CanDilate: dilate.ExtendedVersions(), Abilities: abilities()},
+		Logger:   cfg.log,
 	})
 	if err != nil {
 		s.stopStatus()
