@@ -406,3 +406,84 @@ func TestFowlPorts(t *testing.T) {
 		t.Logf("fowld exit code %d after wh-tunnel left; its events:\n%s", fowl.ExitCode(), fowl.History())
 	})
 }
+
+// TestFowlListenerHalfOpen is a known-bad cell (opt-in: WH_FOWL_KNOWN_BAD=1).
+//
+// fowl listens (fowl local "ho"), our -R connects to a server that, like
+// many, keeps its end open after reading EOF. A client of fowl's listener
+// sends a little and closes: fowl closes the subchannel; we carry that as
+// a half-close (CloseWrite towards the server) and keep our side of the
+// subchannel open until the server closes. Meanwhile fowl's
+// LocalServerFarSide stays registered as the subchannel's producer with a
+// closed TCP transport. The next time fowl's Dilation Outbound pauses and
+// resumes (any bulk transfer, here an upload through a second forward),
+// it resumes that producer, fowl calls reactor.addReader on fd -1,
+// ValueError escapes doWrite and Twisted drops the Dilation connection;
+// every reconnection repeats it (use_connection resumes all producers)
+// until the mailbox is full and the session dies.
+func TestFowlListenerHalfOpen(t *testing.T) {
+	env := Need(t)
+	if os.Getenv("WH_FOWL_KNOWN_BAD") == "" {
+		t.Skip("known bad (fowl keeps a dead producer registered while our side of a subchannel stays half-open; see docs/fowl-interop.md): set WH_FOWL_KNOWN_BAD=1 to run")
+	}
+	bin := BuildWhTunnel(t)
+	mb := mailboxtest.Start(t, mailboxtest.WithMemoryStore())
+	relay := relaytest.Start(t)
+	payload, sum := makePayload(t)
+	sink := startSink(t)
+	gotEOF := make(chan struct{}, 1)
+	holdRelease := make(chan struct{})
+	hold := serve(t, func(c net.Conn) {
+		io.Copy(io.Discard, c)
+		select {
+		case gotEOF <- struct{}{}:
+		default:
+		}
+		<-holdRelease // keep our end open, as a server may
+	})
+	t.Cleanup(func() { close(holdRelease) }) // runs before serve's cleanup
+
+	fowl := env.StartFowld(t, "fowld", mb.URL(), relay.Hint())
+	fowl.Send(map[string]any{"kind": "allocate-code"})
+	fowl.Send(map[string]any{"kind": "local", "name": "ho"})
+	fowl.Send(map[string]any{"kind": "local", "name": "fp"})
+	code := fowl.Wait("code-allocated", nil).Str("code")
+	wh := StartWhTunnel(t, bin, "wh-tunnel", mb.URL(), relay.Hint(),
+		"-R", fmt.Sprintf("ho=0:127.0.0.1:%d", hold),
+		"-R", fmt.Sprintf("fp=0:127.0.0.1:%d", sink.port), code)
+	pHO := fowl.Wait("listening", Named("ho")).Int("listening_port")
+	pFP := fowl.Wait("listening", Named("fp")).Int("listening_port")
+	wh.Wait("awaiting-connect", Named("ho"))
+	wh.Wait("awaiting-connect", Named("fp"))
+
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", pHO))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte("hello"))
+	c.Close()
+	select {
+	case <-gotEOF: // fowl's CLOSE reached us and became CloseWrite
+	case <-time.After(WaitTimeout):
+		t.Fatal("the held-open server never saw EOF")
+	}
+
+	upload(t, pFP, payload)
+	select {
+	case r := <-sink.results:
+		if r.n != int64(len(payload)) || r.sum != sum {
+			t.Errorf("sink got %d bytes sha256 %x, want %d %x", r.n, r.sum, len(payload), sum)
+		}
+	case <-time.After(WaitTimeout):
+		t.Errorf("upload through fowl's listener never completed")
+	}
+	n := 0
+	for _, e := range wh.Events() {
+		if e.Kind() == "peer-connection" && e.Str("state") == "reconnecting" {
+			n++
+		}
+	}
+	if n > 0 {
+		t.Errorf("the Dilation connection was lost %d times (fowl dropped it; see its stderr)", n)
+	}
+}

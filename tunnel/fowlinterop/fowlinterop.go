@@ -153,8 +153,12 @@ type lockedWriter struct {
 func (w lockedWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.b.Len() < 1<<20 { // bounded: keep the first MiB
-		w.b.Write(p)
+	w.b.Write(p)
+	if n := w.b.Len(); n > 2<<20 { // bounded: keep the last MiB or so
+		tail := append([]byte(nil), w.b.Bytes()[n-1<<20:]...)
+		w.b.Reset()
+		w.b.WriteString("[...]\n")
+		w.b.Write(tail)
 	}
 	return len(p), nil
 }
@@ -218,6 +222,7 @@ func start(t testing.TB, name string, cmd *exec.Cmd) *Proc {
 			<-p.done
 		}
 		if t.Failed() {
+			t.Logf("%s events:\n%s", name, p.History())
 			t.Logf("%s stderr:\n%s", name, p.Stderr())
 		}
 	})
@@ -234,10 +239,15 @@ func (e *Env) StartFowld(t testing.TB, name, mb, transitHint string) *Proc {
 }
 
 // StartWhTunnel starts wh-tunnel --json with loopback-only Dilation
-// listening and the given extra arguments (forwards, code).
+// listening and the given extra arguments (forwards, code); with
+// WH_FOWL_VERBOSE set, also -v.
 func StartWhTunnel(t testing.TB, bin, name, mb, transitHint string, args ...string) *Proc {
 	t.Helper()
-	all := append([]string{"--json", "--relay-url", mb, "--transit-helper", transitHint, "--listen-addr", "127.0.0.1:0"}, args...)
+	all := []string{"--json", "--relay-url", mb, "--transit-helper", transitHint, "--listen-addr", "127.0.0.1:0"}
+	if os.Getenv("WH_FOWL_VERBOSE") != "" {
+		all = append(all, "-v") // debug logs on stderr, shown when the test fails
+	}
+	all = append(all, args...)
 	cmd := exec.Command(bin, all...)
 	return start(t, name, cmd)
 }
@@ -357,7 +367,7 @@ func (p *Proc) Events() []Event {
 	return append([]Event(nil), p.all...)
 }
 
-// Stderr is what the process wrote to stderr (first MiB).
+// Stderr is what the process wrote to stderr (the last MiB or so).
 func (p *Proc) Stderr() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
