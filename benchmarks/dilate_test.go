@@ -77,6 +77,7 @@ func streamBench(b *testing.B, w, r net.Conn) {
 		done <- err
 	}()
 	b.SetBytes(dilateChunk)
+	cpu0 := processCPU()
 	b.ResetTimer()
 	for range b.N {
 		if _, err := w.Write(buf); err != nil {
@@ -86,6 +87,11 @@ func streamBench(b *testing.B, w, r net.Conn) {
 	if err := <-done; err != nil {
 		b.Fatal(err)
 	}
+	b.StopTimer()
+	// CPU time of the whole process (both ends) per byte moved: unlike
+	// MB/s, this hardly depends on what else runs on the shared machine
+	// (processCPU is in relay_test.go).
+	b.ReportMetric(float64(processCPU()-cpu0)/float64(int64(b.N)*dilateChunk), "cpu-ns/B")
 }
 
 // BenchmarkDilateThroughput compares one Dilation subchannel with a raw
@@ -293,4 +299,68 @@ func benchIdle(b *testing.B, mode string) {
 	for _, c := range conns {
 		c.Close()
 	}
+}
+
+// BenchmarkDilate1000Subchannels opens 1,000 subchannels in one session
+// (our target), checks that every one of them still carries a byte each way
+// once all are open, and reports the heap and goroutines held per open idle
+// subchannel (both ends together) and the time to open one.
+func BenchmarkDilate1000Subchannels(b *testing.B) {
+	for _, mode := range []string{"ged", "yamux"} {
+		b.Run(mode, func(b *testing.B) { bench1000(b, mode) })
+	}
+}
+
+func bench1000(b *testing.B, mode string) {
+	const n = 1000
+	var heap, gor int64
+	b.ReportAllocs()
+	for range b.N {
+		b.StopTimer()
+		f, l := dilatePair(b, withMode(mode))
+		ln, err := l.Listen("k")
+		if err != nil {
+			b.Fatal(err)
+		}
+		// Warm up: the first subchannel starts the session (and, in yamux
+		// mode, the internal subchannel).
+		w1, w2 := openSub(b, f, l, ln, "k")
+		w1.Close()
+		w2.Close()
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		g0 := runtime.NumGoroutine()
+		b.StartTimer()
+		conns := make([]net.Conn, 0, 2*n)
+		for range n {
+			c1, c2 := openSub(b, f, l, ln, "k")
+			conns = append(conns, c1, c2)
+		}
+		b.StopTimer()
+		one := []byte{1}
+		for i := 0; i < len(conns); i += 2 {
+			for _, p := range [][2]net.Conn{{conns[i], conns[i+1]}, {conns[i+1], conns[i]}} {
+				if _, err := p[0].Write(one); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(p[1], one); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		heap += int64(after.HeapAlloc) - int64(before.HeapAlloc)
+		gor += int64(runtime.NumGoroutine() - g0)
+		for _, c := range conns {
+			c.Close()
+		}
+		f.Close()
+		l.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(heap)/float64(b.N*n), "B/subchannel")
+	b.ReportMetric(float64(gor)/float64(b.N*n), "goroutines/subchannel")
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "us/open")
 }

@@ -33,7 +33,9 @@ type conn struct {
 	leader bool
 
 	mu        sync.Mutex
-	ctrl      [][]byte // encoded ACK/PING/PONG/KCM records to send
+	ctrl      [][]byte // encoded PING/PONG/KCM records to send
+	ackSeq    uint32   // highest seqnum to acknowledge, when ackDue
+	ackDue    bool     // an ACK is pending (ACKs are cumulative: one suffices)
 	kickCh    chan struct{}
 	done      chan struct{}
 	err       error
@@ -48,20 +50,20 @@ func (c *conn) kick() {
 	}
 }
 
-// queueCtrl queues an unsequenced record. ACKs pile up only while the writer
-// is blocked; past a bound only the newest (cumulative) ACK is kept.
+// queueCtrl queues an unsequenced record. ACKs are cumulative (Python's
+// outbound queue retires every record up to the acked seqnum), so only the
+// newest pending ACK is kept: the writer sends one ACK for everything
+// processed since its last write.
 func (c *conn) queueCtrl(r record) {
+	if r.tag == tagAck {
+		c.mu.Lock()
+		c.ackSeq, c.ackDue = r.seq, true
+		c.mu.Unlock()
+		c.kick()
+		return
+	}
 	b := appendRecord(make([]byte, 0, 9), r)
 	c.mu.Lock()
-	if r.tag == tagAck && len(c.ctrl) >= 256 {
-		kept := c.ctrl[:0]
-		for _, x := range c.ctrl {
-			if x[0] != tagAck {
-				kept = append(kept, x)
-			}
-		}
-		c.ctrl = kept
-	}
 	c.ctrl = append(c.ctrl, b)
 	c.mu.Unlock()
 	c.kick()
@@ -105,26 +107,36 @@ func (c *conn) start(kcm bool) {
 	}
 }
 
+// writeBatch is how many encrypted bytes the writer gathers before one
+// write to the socket; it also writes whenever the queues run empty.
+const writeBatch = 256 << 10
+
 func (c *conn) writeLoop(cursor uint32) {
 	defer c.d.wg.Done()
-	bw := bufio.NewWriterSize(c.nc, 128<<10)
 	var (
-		frame []byte
-		recs  [][]byte
+		out  = make([]byte, 0, writeBatch+noiseMaxMsg+frameHeader+64)
+		recs [][]byte
+		ack  [9]byte
 	)
+	// Records are encrypted straight into out (no intermediate frame).
 	write := func(pt []byte) error {
 		var err error
-		frame, err = c.seal.appendSealed(frame[:0], pt)
+		out, err = c.seal.appendSealed(out, pt)
 		if err != nil {
 			return err
 		}
-		_, err = bw.Write(frame)
+		if len(out) >= writeBatch {
+			_, err = c.nc.Write(out)
+			out = out[:0]
+		}
 		return err
 	}
 	for {
 		c.mu.Lock()
 		ctrl := c.ctrl
 		c.ctrl = nil
+		ackDue, ackSeq := c.ackDue, c.ackSeq
+		c.ackDue = false
 		c.mu.Unlock()
 		for _, r := range ctrl {
 			if err := write(r); err != nil {
@@ -132,7 +144,13 @@ func (c *conn) writeLoop(cursor uint32) {
 				return
 			}
 		}
-		recs, cursor = c.d.out.next(recs[:0], cursor, 256<<10)
+		if ackDue {
+			if err := write(appendRecord(ack[:0], record{tag: tagAck, seq: ackSeq})); err != nil {
+				c.fail(err)
+				return
+			}
+		}
+		recs, cursor = c.d.out.next(recs[:0], cursor, writeBatch)
 		for i, r := range recs {
 			if err := write(r); err != nil {
 				c.fail(err)
@@ -140,12 +158,15 @@ func (c *conn) writeLoop(cursor uint32) {
 			}
 			recs[i] = nil
 		}
-		if len(ctrl) > 0 || len(recs) > 0 {
+		if len(ctrl) > 0 || ackDue || len(recs) > 0 {
 			continue
 		}
-		if err := bw.Flush(); err != nil {
-			c.fail(err)
-			return
+		if len(out) > 0 {
+			if _, err := c.nc.Write(out); err != nil {
+				c.fail(err)
+				return
+			}
+			out = out[:0]
 		}
 		select {
 		case <-c.kickCh:
@@ -174,11 +195,21 @@ func (c *conn) readLoop() {
 			}
 			continue
 		}
-		if cap(buf) < int(n) {
-			buf = make([]byte, noiseMaxMsg)
+		// Decrypt in place inside the reader's buffer (no copy); the
+		// frame is discarded once dispatch has copied what it keeps.
+		frame, err := c.br.Peek(int(n))
+		if errors.Is(err, bufio.ErrBufferFull) {
+			if cap(buf) < int(n) {
+				buf = make([]byte, noiseMaxMsg)
+			}
+			frame = buf[:n]
+			_, err = io.ReadFull(c.br, frame)
+			n = 0
 		}
-		frame := buf[:n]
-		if _, err := io.ReadFull(c.br, frame); err != nil {
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
 			c.fail(err)
 			return
 		}
@@ -190,6 +221,9 @@ func (c *conn) readLoop() {
 		if err := c.dispatch(pt); err != nil {
 			c.fail(err)
 			return
+		}
+		if n > 0 {
+			c.br.Discard(int(n))
 		}
 		select {
 		case <-c.done:
@@ -308,6 +342,10 @@ func (c *conn) pingLoop() {
 	}
 }
 
+// readBuffer is the L2 read buffer: larger than the largest Noise message,
+// so a frame is decrypted in place, and large enough for few read calls.
+const readBuffer = 256 << 10
+
 // hsParams describes one connection attempt.
 type hsParams struct {
 	dk      []byte
@@ -336,7 +374,7 @@ func handshake(ctx context.Context, nc net.Conn, p hsParams) (*hsResult, error) 
 	if p.timeout > 0 {
 		nc.SetDeadline(time.Now().Add(p.timeout))
 	}
-	br := bufio.NewReaderSize(nc, 64<<10)
+	br := bufio.NewReaderSize(nc, readBuffer)
 	if p.relay {
 		if _, err := nc.Write(relayLine(p.dk, p.side)); err != nil {
 			return nil, err

@@ -206,6 +206,10 @@ type Dilation struct {
 	out *outbound
 	in  inbound
 
+	// rbufs recycles the receive buffers subchannels hold DATA in (each
+	// rbufSize bytes); Read returns a buffer once it is consumed.
+	rbufs sync.Pool
+
 	sendMu   sync.Mutex
 	sendQ    [][]byte
 	sendKick chan struct{}

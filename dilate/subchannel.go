@@ -111,6 +111,7 @@ func (s *Subchannel) Read(p []byte) (int, error) {
 				n += c
 				s.roff += c
 				if s.roff == len(s.rbuf[0]) {
+					s.d.putRbuf(s.rbuf[0])
 					s.rbuf[0] = nil
 					s.rbuf = s.rbuf[1:]
 					s.roff = 0
@@ -238,7 +239,7 @@ func (s *Subchannel) deliver(data []byte) bool {
 			return true // dropped, as Python does after close
 		}
 		if s.rlen == 0 || s.rlen+len(data) <= s.d.opts.MaxSubchannelBuffer {
-			s.rbuf = append(s.rbuf, append([]byte(nil), data...))
+			s.rbuf = append(s.rbuf, append(s.d.getRbuf(len(data)), data...))
 			s.rlen += len(data)
 			s.changed()
 			s.mu.Unlock()
@@ -251,6 +252,31 @@ func (s *Subchannel) deliver(data []byte) bool {
 		case <-s.d.done:
 			return false
 		}
+	}
+}
+
+// rbufSize is the size of a pooled receive buffer: one DATA record of the
+// largest single-Noise-message frame fits.
+const rbufSize = noiseMaxPlain
+
+// getRbuf returns an empty buffer for n bytes of received DATA: a recycled
+// one for large records, a fresh exact-size one for small records (so idle
+// subchannels holding a few bytes do not pin 64 KiB each).
+func (d *Dilation) getRbuf(n int) []byte {
+	if n < rbufSize/4 || n > rbufSize {
+		return make([]byte, 0, n)
+	}
+	if p, ok := d.rbufs.Get().(*[]byte); ok {
+		return (*p)[:0]
+	}
+	return make([]byte, 0, rbufSize)
+}
+
+// putRbuf recycles a buffer getRbuf made, once nothing refers to it.
+func (d *Dilation) putRbuf(b []byte) {
+	if cap(b) == rbufSize {
+		b = b[:0]
+		d.rbufs.Put(&b)
 	}
 }
 

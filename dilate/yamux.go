@@ -46,6 +46,13 @@ func (d *Dilation) yamuxConfig() *yamux.Config {
 	c.MaxStreamWindowSize = uint32(max(d.opts.MaxSubchannelBuffer, 4<<20)) // 4 MiB: 256 KiB-1 MiB windows halved throughput over the durable stream
 	c.MaxIncomingStreams = 1 << 16                                         // open at once; ged mode has no limit either
 	c.AcceptBacklog = maxPendingOpens
+	// One yamux frame (12-byte header + body) per DATA record: with the
+	// default 64 KiB, every frame became a full record plus a 38-byte one.
+	// The receiver accepts any frame size, so this is local only.
+	c.MaxMessageSize = maxDataPayload
+	// Read the durable subchannel in large pieces (default 4 KiB: one
+	// Subchannel.Read, with its locking, per 4 KiB).
+	c.ReadBufSize = 128 << 10
 	return c
 }
 
