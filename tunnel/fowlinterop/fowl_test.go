@@ -486,4 +486,12 @@ func TestFowlListenerHalfOpen(t *testing.T) {
 	if n > 0 {
 		t.Errorf("the Dilation connection was lost %d times (fowl dropped it; see its stderr)", n)
 	}
+	// An orderly close must still work; if the session died, wh-tunnel
+	// must not linger.
+	fowl.in.Write([]byte(`{"kind": "session-close"}` + "\n")) // fowld may be gone already
+	for _, p := range []*Proc{fowl, wh} {
+		if c := p.ExitCode(); c != 0 {
+			t.Errorf("%s exit code %d, want 0", p.Name, c)
+		}
+	}
 }
