@@ -117,10 +117,14 @@
 // client that never closes its own side keeps that connection until it
 // does (between wh-tunnel peers this is exactly TCP's half-close).
 //
-// Not verified against a running fowl: fowl needs Python magic-wormhole
-// >= 0.20, which this project's machines do not have (Debian ships
-// 0.12). The msgpack encoding is checked byte for byte against Python's
-// msgpack, and the message flow against fowl's source as cited above.
+// Verified against a running fowl 25.10.0 (commit e825346) on upstream
+// Python magic-wormhole 0.24.0-32-g6fa0e455, by hand because CI cannot
+// install them: package tunnel/fowlinterop drives fowld and the wh-tunnel
+// binary against each other (both inviting, forwards listening on each
+// side, sha256-checked transfers, policy and port refusals, orderly close
+// both ways) when WH_FOWL names fowl's PYTHONPATH; docs/fowl-interop.md
+// records the runs. The msgpack encoding is also checked byte for byte
+// against Python's msgpack.
 //
 // Everything is bounded: control messages by their 16-bit length, msgpack
 // nesting and counts by the input size, handshakes by timeouts, copies by

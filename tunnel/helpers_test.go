@@ -60,11 +60,16 @@ func (d countingDialer) DialContext(ctx context.Context, network, addr string) (
 // startPeer runs a Tunnel with forwards over s until the test ends.
 func startPeer(t *testing.T, s tunnel.Session, fwds ...tunnel.Forward) *peer {
 	t.Helper()
+	return startPeerWith(t, s, tunnel.Options{Forwards: fwds})
+}
+
+// startPeerWith runs a tunnel with opts plus the test's event log, counting
+// dialer and a short bytes interval.
+func startPeerWith(t *testing.T, s tunnel.Session, opts tunnel.Options) *peer {
+	t.Helper()
 	p := &peer{events: &eventLog{}, done: make(chan error, 1), dials: &atomic.Int64{}}
-	tu, err := tunnel.New(tunnel.Options{
-		Forwards: fwds, OnEvent: p.events.add, Dialer: countingDialer{p.dials},
-		BytesInterval: 20 * time.Millisecond,
-	})
+	opts.OnEvent, opts.Dialer, opts.BytesInterval = p.events.add, countingDialer{p.dials}, 20*time.Millisecond
+	tu, err := tunnel.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

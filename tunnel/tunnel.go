@@ -55,6 +55,16 @@ type Options struct {
 	// directions together (default 1024). Beyond it, new local
 	// connections are closed at once and the peer's subchannels refused.
 	MaxConnections int
+	// PeerHalfClose reports whether the peer carries half-close, i.e.
+	// whether its CLOSE of a forwarding subchannel means "no more data"
+	// rather than "the connection is gone". nil means it does. fowl does
+	// not: it closes a subchannel only once its local connection is gone,
+	// and it keeps that subchannel's producer registered, with a closed
+	// socket, until our CLOSE arrives (a bulk transfer meanwhile makes it
+	// drop the Dilation connection, on every reconnection). When this
+	// returns false, a CLOSE from the peer closes our local connection and
+	// our side of the subchannel at once, as fowl does.
+	PeerHalfClose func() bool
 }
 
 // Errors.
@@ -843,7 +853,9 @@ func (t *Tunnel) pump(cs *connState, fs *fwdState, tcp, sc net.Conn) string {
 		tcp.Close()
 		sc.Close()
 	})
-	copyDir := func(dst, src net.Conn, a, b *atomic.Int64) {
+	halfClose := t.opts.PeerHalfClose == nil || t.opts.PeerHalfClose()
+	var peerClosed atomic.Bool // the peer's CLOSE ended the whole connection
+	copyDir := func(dst, src net.Conn, a, b *atomic.Int64, fromPeer bool) {
 		bp, _ := t.bufs.Get().(*[]byte)
 		if bp == nil {
 			buf := make([]byte, t.opts.BufferSize)
@@ -851,6 +863,12 @@ func (t *Tunnel) pump(cs *connState, fs *fwdState, tcp, sc net.Conn) string {
 		}
 		_, err := io.CopyBuffer(countWriter{w: dst, a: a, b: b}, onlyReader{src}, *bp)
 		t.bufs.Put(bp)
+		if err == nil && fromPeer && !halfClose {
+			peerClosed.Store(true)
+			abort()
+			errc <- nil
+			return
+		}
 		if err == nil {
 			err = closeWrite(dst)
 		}
@@ -859,10 +877,13 @@ func (t *Tunnel) pump(cs *connState, fs *fwdState, tcp, sc net.Conn) string {
 		}
 		errc <- err
 	}
-	go copyDir(sc, tcp, &cs.in, &fs.in)
-	go copyDir(tcp, sc, &cs.out, &fs.out)
+	go copyDir(sc, tcp, &cs.in, &fs.in, false)
+	go copyDir(tcp, sc, &cs.out, &fs.out, true)
 	e1, e2 := <-errc, <-errc
 	abort()
+	if peerClosed.Load() {
+		return "" // the other direction's error is our own abort
+	}
 	if err := cmpErr(e1, e2); err != nil {
 		return err.Error()
 	}

@@ -325,6 +325,15 @@ func serve(ctx context.Context, s *session, ui *ui) int {
 	case err := <-refused:
 		ui.printf("wh-tunnel: %v\n", err)
 		code, result = exitRefused, "refused"
+	case <-s.stopped:
+		// Dilation ended without us closing it: nothing can be forwarded
+		// any more, so do not sit there forever.
+		why := "the connection to the peer ended"
+		if s.stopErr != nil {
+			why += ": " + s.stopErr.Error()
+		}
+		ui.printf("wh-tunnel: %s\n", why)
+		code, result = exitFailure, why
 	}
 	// fowl's orderly close: both sides send {"closing": n}, then close.
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -51,6 +51,11 @@ type session struct {
 	state   dilate.PeerState
 	sentTx  int
 	closing chan int // the peer's {"closing": n}
+	// stopped is closed when Dilation stops by itself (e.g. the wormhole
+	// failed: "mailbox full" after a reconnection storm); stopErr says why.
+	stopped   chan struct{}
+	stopErr   error
+	stopOnce2 sync.Once
 
 	statusCh   chan tunnel.Event // Dilation status, in order, to emit
 	statusDone chan struct{}
@@ -87,7 +92,7 @@ func (s *session) peer() (dilate.PeerState, string) {
 // open connects to the mailbox, gets or uses the code, meets the peer,
 // dilates and starts nothing else yet.
 func open(ctx context.Context, cfg peerConfig) (*session, error) {
-	s := &session{cfg: cfg, closing: make(chan int, 1), statusCh: make(chan tunnel.Event, 256), statusDone: make(chan struct{})}
+	s := &session{cfg: cfg, closing: make(chan int, 1), stopped: make(chan struct{}), statusCh: make(chan tunnel.Event, 256), statusDone: make(chan struct{})}
 	go s.statusLoop(s.statusCh)
 	w, err := wormhole.New(ctx, wormhole.Options{
 		AppID:         cfg.appID,
@@ -167,7 +172,12 @@ func open(ctx context.Context, cfg peerConfig) (*session, error) {
 		return fail(exitFor(ctx, err), fmt.Errorf("dilating: %w", err))
 	}
 	s.dl = dl
-	tun, err := tunnel.New(tunnel.Options{Forwards: cfg.forwards, Logger: cfg.log, OnEvent: cfg.emit})
+	tun, err := tunnel.New(tunnel.Options{
+		Forwards: cfg.forwards, Logger: cfg.log, OnEvent: cfg.emit,
+		// Only our flow-controlled mode implies a wh-tunnel peer; fowl and
+		// other "ged" peers cannot half-close (see tunnel.Options).
+		PeerHalfClose: func() bool { return dl.Mode() == dilate.YamuxVersion },
+	})
 	if err != nil {
 		return fail(exitUsage, err)
 	}
@@ -182,6 +192,12 @@ func (s *session) onStatus(st dilate.Status) {
 		s.via = st.Via
 	}
 	s.mu.Unlock()
+	if st.Peer == dilate.PeerStopped {
+		s.stopOnce2.Do(func() {
+			s.stopErr = st.Err
+			close(s.stopped)
+		})
+	}
 	e := tunnel.Event{Kind: tunnel.EvPeerConnection, State: st.Peer.String(), Time: st.At}
 	if st.Peer == dilate.PeerConnected {
 		e.Hint = st.Via
