@@ -57,7 +57,11 @@ func (c *conn) kick() {
 func (c *conn) queueCtrl(r record) {
 	if r.tag == tagAck {
 		c.mu.Lock()
-		c.ackSeq, c.ackDue = r.seq, true
+		// Keep the highest: an ACK for a retransmitted old record must
+		// not replace a pending higher one.
+		if !c.ackDue || int32(r.seq-c.ackSeq) > 0 {
+			c.ackSeq, c.ackDue = r.seq, true
+		}
 		c.mu.Unlock()
 		c.kick()
 		return
