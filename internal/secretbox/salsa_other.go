@@ -1,0 +1,9 @@
+//go:build !amd64 || purego
+
+package secretbox
+
+func bestImpl() impl { return implGeneric }
+
+func xorBlocks16AVX512(out, in *byte, chunks int, state *[16]uint32) {
+	panic("secretbox: AVX-512 code on a build without it")
+}
