@@ -89,6 +89,10 @@ func (m rvMailbox) Add(ctx context.Context, phase string, body []byte) error {
 	return convErr(m.c.Add(ctx, phase, body))
 }
 
+// Next returns the next peer message. After a server "error" it first
+// returns the peer messages that arrived before the error (the client
+// buffers them and delivers no later ones), then the *ServerError, so the
+// wormhole sees them in wire order as Python's Boss does.
 func (m rvMailbox) Next(ctx context.Context) (inbound, error) {
 	select {
 	case msg, ok := <-m.c.Messages():
@@ -96,6 +100,15 @@ func (m rvMailbox) Next(ctx context.Context) (inbound, error) {
 			return inbound{}, m.deadErr()
 		}
 		return inbound{Side: msg.Side, Phase: msg.Phase, Body: msg.Body}, nil
+	case <-m.c.Errored():
+		select {
+		case msg, ok := <-m.c.Messages():
+			if ok {
+				return inbound{Side: msg.Side, Phase: msg.Phase, Body: msg.Body}, nil
+			}
+		default:
+		}
+		return inbound{}, convErr(m.c.ServerErr())
 	case <-m.c.Done():
 		return inbound{}, m.deadErr()
 	case <-ctx.Done():

@@ -37,8 +37,11 @@ var (
 	ErrUsage = errors.New("rendezvous: invalid use")
 )
 
-// ServerError is a fatal "error" message from the server (for example
-// "crowded" or "reclaimed").
+// ServerError is an "error" message from the server (for example
+// "crowded" or "reclaimed"). It does not stop the client: like Python's
+// RendezvousConnector, the connection stays up so that its owner can still
+// release the nameplate and close the mailbox (with mood "errory"). Calls
+// waiting when it arrives return it; Errored and ServerErr report it.
 type ServerError struct {
 	Msg  string
 	Orig json.RawMessage // our message that caused it, as the server saw it
@@ -199,6 +202,19 @@ type Client struct {
 	closeMood   string
 	closeCh     chan struct{}
 	listWaiters []chan []string
+	// server "error" messages
+	errSig    *errSignal    // fires on the next server error
+	firstErr  *ServerError  // the first one, nil if none yet
+	erroredCh chan struct{} // closed with the first one
+}
+
+// errSignal is one generation of server-error notification: ch is closed
+// (and err set) by the first server error after it was made. A waiting
+// call takes the current generation when it starts, so it fails only on an
+// error that arrives while it waits.
+type errSignal struct {
+	ch  chan struct{}
+	err *ServerError
 }
 
 type pendingAdd struct {
@@ -251,6 +267,8 @@ func New(opts Options) *Client {
 		releaseCh: make(chan struct{}),
 		closeCh:   make(chan struct{}),
 		processed: make(map[string]bool),
+		errSig:    &errSignal{ch: make(chan struct{})},
+		erroredCh: make(chan struct{}),
 	}
 }
 
@@ -261,16 +279,35 @@ func (c *Client) Side() string { return c.side }
 func (c *Client) Done() <-chan struct{} { return c.done }
 
 // Err is the fatal error that stopped the client, or nil. Fatal errors are
-// *ServerError, *WelcomeError, *ProtocolError and first-connection failures
-// (wrapping ErrServerConnection).
+// *WelcomeError, *ProtocolError and first-connection failures (wrapping
+// ErrServerConnection). A server "error" message is not fatal: see
+// ServerErr.
 func (c *Client) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.err
 }
 
+// Errored is closed when the server sends its first "error" message; the
+// client keeps running (see ServerError). Every peer message that arrived
+// before that error is already buffered in Messages by then, and no later
+// peer message is delivered (Python's Boss ignores them while closing).
+func (c *Client) Errored() <-chan struct{} { return c.erroredCh }
+
+// ServerErr returns the first "error" message from the server as a
+// *ServerError, or nil if there was none.
+func (c *Client) ServerErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.firstErr == nil {
+		return nil
+	}
+	return c.firstErr
+}
+
 // Messages delivers peer messages (never our own), each phase once, in
-// arrival order. It is closed when the client stops.
+// arrival order. It is closed when the client stops. After a server error
+// no more peer messages are delivered.
 func (c *Client) Messages() <-chan Message { return c.out }
 
 func (c *Client) status(s Status) {
@@ -507,7 +544,9 @@ func (c *Client) sendLocked(m interface{ MsgType() string }) {
 // replayLocked re-sends what a new connection needs (spec 7, Python order:
 // nameplate, mailbox, lister, allocator).
 func (c *Client) replayLocked() {
-	if c.claimState == requestStatePend {
+	if c.claimState == requestStatePend && c.releaseState == requestStateIdle {
+		// Python's Nameplate re-claims after a reconnect only while it is
+		// not releasing (after a "crowded" error it only releases).
 		c.sendLocked(ClaimMsg{Nameplate: c.nameplate})
 	}
 	if c.releaseState == requestStatePend {
@@ -728,7 +767,7 @@ func (c *Client) dispatch(m any) (*Message, error) {
 			close(c.closeCh)
 		}
 	case *MessageMsg:
-		if c.closeState != requestStateIdle {
+		if c.closeState != requestStateIdle || c.firstErr != nil {
 			return nil, nil // Python ignores messages once closing
 		}
 		if m.Side == c.side {
@@ -750,9 +789,18 @@ func (c *Client) dispatch(m any) (*Message, error) {
 		c.processed[m.Phase] = true
 		return &Message{Side: m.Side, Phase: m.Phase, Body: m.Body, ID: m.ID, ServerRX: m.ServerRX}, nil
 	case *ErrorMsg:
+		// Not fatal (Python: Boss.rx_error starts closing with mood
+		// "errory" over this same connection): wake the calls waiting now.
 		err := &ServerError{Msg: m.Error, Orig: m.Orig}
-		c.failLocked(err)
-		return nil, err
+		c.log.Debug("server error", "err", err.Msg, "orig", string(m.Orig))
+		sig := c.errSig
+		sig.err = err
+		close(sig.ch)
+		c.errSig = &errSignal{ch: make(chan struct{})}
+		if c.firstErr == nil {
+			c.firstErr = err
+			close(c.erroredCh)
+		}
 	}
 	return nil, nil
 }
@@ -833,8 +881,9 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// wait blocks until ch closes, ctx ends or the client stops.
-func (c *Client) wait(ctx context.Context, ch <-chan struct{}) error {
+// wait blocks until ch closes, ctx ends, the client stops or a server
+// error arrives (sig, taken with c.mu held when the request was made).
+func (c *Client) wait(ctx context.Context, ch <-chan struct{}, sig *errSignal) error {
 	select {
 	case <-ch:
 		return nil
@@ -845,6 +894,8 @@ func (c *Client) wait(ctx context.Context, ch <-chan struct{}) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-sig.ch:
+		return sig.err
 	case <-c.done:
 		select {
 		case <-ch:
@@ -875,7 +926,10 @@ func (c *Client) checkLocked() error {
 
 // Welcome returns the first welcome (waiting for it if needed).
 func (c *Client) Welcome(ctx context.Context) (Welcome, error) {
-	if err := c.wait(ctx, c.welcomeCh); err != nil {
+	c.mu.Lock()
+	sig := c.errSig
+	c.mu.Unlock()
+	if err := c.wait(ctx, c.welcomeCh, sig); err != nil {
 		return Welcome{}, err
 	}
 	c.mu.Lock()
@@ -893,22 +947,30 @@ func (c *Client) List(ctx context.Context) ([]string, error) {
 	}
 	c.listWaiters = append(c.listWaiters, ch)
 	c.sendLocked(ListMsg{})
+	sig := c.errSig
 	c.mu.Unlock()
 	select {
 	case ids := <-ch:
 		return ids, nil
+	case <-sig.ch:
+		c.dropListWaiter(ch)
+		return nil, sig.err
 	case <-ctx.Done():
-		c.mu.Lock()
-		for i, w := range c.listWaiters {
-			if w == ch {
-				c.listWaiters = append(c.listWaiters[:i], c.listWaiters[i+1:]...)
-				break
-			}
-		}
-		c.mu.Unlock()
+		c.dropListWaiter(ch)
 		return nil, ctx.Err()
 	case <-c.done:
 		return nil, c.stoppedErr()
+	}
+}
+
+func (c *Client) dropListWaiter(ch chan []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, w := range c.listWaiters {
+		if w == ch {
+			c.listWaiters = append(c.listWaiters[:i], c.listWaiters[i+1:]...)
+			break
+		}
 	}
 }
 
@@ -925,9 +987,9 @@ func (c *Client) Allocate(ctx context.Context) (string, error) {
 		c.allocState = requestStatePend
 		c.sendLocked(AllocateMsg{})
 	}
-	ch := c.allocCh
+	ch, sig := c.allocCh, c.errSig
 	c.mu.Unlock()
-	if err := c.wait(ctx, ch); err != nil {
+	if err := c.wait(ctx, ch, sig); err != nil {
 		return "", err
 	}
 	c.mu.Lock()
@@ -952,9 +1014,9 @@ func (c *Client) Claim(ctx context.Context, nameplate string) (string, error) {
 		c.mu.Unlock()
 		return "", fmt.Errorf("%w: already claimed nameplate %q, cannot claim %q", ErrUsage, c.nameplate, nameplate)
 	}
-	ch := c.claimCh
+	ch, sig := c.claimCh, c.errSig
 	c.mu.Unlock()
-	if err := c.wait(ctx, ch); err != nil {
+	if err := c.wait(ctx, ch, sig); err != nil {
 		return "", err
 	}
 	c.mu.Lock()
@@ -978,9 +1040,9 @@ func (c *Client) Release(ctx context.Context, nameplate string) error {
 		c.mu.Unlock()
 		return fmt.Errorf("%w: already released nameplate %q", ErrUsage, c.releaseNameplate)
 	}
-	ch := c.releaseCh
+	ch, sig := c.releaseCh, c.errSig
 	c.mu.Unlock()
-	return c.wait(ctx, ch)
+	return c.wait(ctx, ch, sig)
 }
 
 // Open subscribes to a mailbox. The server replays its stored messages;
@@ -1046,7 +1108,8 @@ func (c *Client) Add(ctx context.Context, phase string, body []byte) error {
 
 // CloseMailbox closes the mailbox with a mood (happy, lonely, scary,
 // errory) and waits for "closed". It is re-sent after reconnects until
-// answered. Peer messages are ignored from now on.
+// answered. Peer messages are ignored from now on. It works after a server
+// error (that is when Python closes with mood "errory").
 func (c *Client) CloseMailbox(ctx context.Context, mailbox, mood string) error {
 	c.mu.Lock()
 	if err := c.checkLocked(); err != nil {
@@ -1058,7 +1121,7 @@ func (c *Client) CloseMailbox(ctx context.Context, mailbox, mood string) error {
 		c.closeBox, c.closeMood = mailbox, mood
 		c.sendLocked(CloseMsg{Mailbox: mailbox, Mood: mood})
 	}
-	ch := c.closeCh
+	ch, sig := c.closeCh, c.errSig
 	c.mu.Unlock()
-	return c.wait(ctx, ch)
+	return c.wait(ctx, ch, sig)
 }

@@ -223,7 +223,9 @@ func TestRestartPython(t *testing.T) {
 }
 
 // TestCrowdedPython: a third side claiming the nameplate gets the server's
-// "crowded" error as *ServerError; the pair is unaffected.
+// "crowded" error as *ServerError; its client keeps the connection and can
+// still release the nameplate (as Python's client does after rx_error); the
+// pair is unaffected.
 func TestCrowdedPython(t *testing.T) {
 	mb := interop.StartPythonMailbox(t)
 	ctx := testCtx(t)
@@ -234,16 +236,22 @@ func TestCrowdedPython(t *testing.T) {
 	if !errors.As(err, &se) || se.Msg != "crowded" {
 		t.Fatalf("third claim: %v", err)
 	}
-	if !errors.As(c.Err(), &se) {
-		t.Fatalf("Err() = %v", c.Err())
+	if !errors.As(c.ServerErr(), &se) || se.Msg != "crowded" {
+		t.Fatalf("ServerErr() = %v", c.ServerErr())
 	}
 	if len(se.Orig) == 0 {
 		t.Error("ServerError without orig")
 	}
+	if c.Err() != nil {
+		t.Fatalf("Err() = %v: a server error is not fatal", c.Err())
+	}
 	select {
 	case <-c.Done():
+		t.Fatal("client stopped after a server error")
 	default:
-		t.Fatal("Done not closed after server error")
+	}
+	if err := c.Release(ctx, nameplate); err != nil {
+		t.Fatalf("release after crowded: %v", err)
 	}
 	if err := a.Add(ctx, "pake", []byte("x")); err != nil {
 		t.Fatal(err)
