@@ -254,7 +254,11 @@ func (c *conn) dispatch(pt []byte) error {
 		c.mu.Unlock()
 	case tagAck:
 		c.d.out.ack(r.seq)
-	default: // OPEN, DATA, CLOSE
+	default: // OPEN, DATA, CLOSE, CREDIT
+		if r.tag == tagCredit && !c.d.isCreditMode() {
+			// Not part of "ged": as for any unknown tag.
+			return fmt.Errorf("%w: CREDIT record outside %s mode", ErrBadRecord, CreditVersion)
+		}
 		if !c.d.in.handle(r) {
 			return errDilationClosed
 		}

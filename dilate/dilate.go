@@ -72,10 +72,22 @@ type Options struct {
 	// without use-version (as Python does) and returns ErrPeerCannotDilate.
 	PeerVersions []string
 	// NoYamux keeps to Python's "ged" mode even with a Go peer that offers
-	// YamuxVersion. Otherwise YamuxVersion is used when PeerVersions has it
-	// and the peer's please asks for it too (so advertise ExtendedVersions
-	// to use it).
+	// the Go-only modes: it disables both CreditVersion and YamuxVersion
+	// (the name predates CreditVersion; it means "ged only"). Otherwise
+	// the best of CreditVersion, YamuxVersion, "ged" that PeerVersions has
+	// is asked for, and used when the peer's please asks for the same (so
+	// advertise GoVersions, or ExtendedVersions for YamuxVersion, to use
+	// them); different asks give "ged".
 	NoYamux bool
+	// NoCredit leaves CreditVersion out of our ranking, so that a Go peer
+	// gets YamuxVersion (kept for comparison and as a fallback).
+	NoCredit bool
+	// CreditWindow is, in CreditVersion mode, the receive window of each
+	// subchannel direction: how many received-but-unread bytes the peer
+	// may send before it must wait for us to Read (default 1 MiB; at least
+	// 256 KiB, the window every subchannel starts with by protocol, at most
+	// 1 GiB). It bounds the memory one subchannel can hold.
+	CreditWindow int
 
 	// Side is the Dilation side (16 hex digits); random when empty.
 	Side string
@@ -86,8 +98,9 @@ type Options struct {
 	OnStatus func(Status)
 
 	// MaxSubchannelBuffer bounds received-but-unread bytes per subchannel
-	// (default 1 MiB). When it is full the connection stops reading, as
-	// Python pauses the whole connection.
+	// in "ged" mode (default 1 MiB). When it is full the connection stops
+	// reading, as Python pauses the whole connection. (CreditVersion mode
+	// uses CreditWindow instead and never stops reading.)
 	MaxSubchannelBuffer int
 	// MaxUnacked bounds DATA bytes sent but not acked (default 8 MiB);
 	// Write blocks beyond it.
@@ -227,6 +240,7 @@ type Dilation struct {
 
 	useVersion string         // what our please says
 	yamuxMode  bool           // both pleases said YamuxVersion
+	creditMode bool           // both pleases said CreditVersion
 	yready     chan struct{}  // closed once ysess/yerr are set
 	ysess      *yamux.Session // YamuxVersion mode
 	yerr       error
@@ -266,6 +280,10 @@ func New(ctx context.Context, key []byte, sig Signaling, opts Options) (*Dilatio
 	if opts.MaxSubchannelBuffer <= 0 {
 		opts.MaxSubchannelBuffer = 1 << 20
 	}
+	if opts.CreditWindow <= 0 {
+		opts.CreditWindow = defaultCreditWindow
+	}
+	opts.CreditWindow = min(max(opts.CreditWindow, creditInitial), maxCreditWindow)
 	if opts.MaxUnacked <= 0 {
 		opts.MaxUnacked = 8 << 20
 	}
@@ -299,9 +317,11 @@ func New(ctx context.Context, key []byte, sig Signaling, opts Options) (*Dilatio
 	}
 	relays = append(relays, opts.RelayHints...)
 	useVersion := Version
-	ours := ExtendedVersions()
+	ours := GoVersions()
 	if opts.NoYamux {
 		ours = []string{Version}
+	} else if opts.NoCredit {
+		ours = []string{YamuxVersion, Version}
 	}
 	if opts.PeerVersions != nil {
 		v, ok := SharedVersion(ours, opts.PeerVersions)
@@ -357,18 +377,39 @@ func (d *Dilation) Role() Role {
 }
 
 // Mode is the Dilation mode agreed with the peer once its please arrived:
-// YamuxVersion when both sides asked for the flow-controlled mode, else
-// Version ("ged"); "" before that.
+// CreditVersion or YamuxVersion when both sides asked for that
+// flow-controlled mode, else Version ("ged"); "" before that.
 func (d *Dilation) Mode() string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	switch {
 	case d.role == RoleUnknown:
 		return ""
+	case d.creditMode:
+		return CreditVersion
 	case d.yamuxMode:
 		return YamuxVersion
 	}
 	return Version
+}
+
+// FlowControlled reports whether the agreed mode has per-subchannel flow
+// control (CreditVersion or YamuxVersion): a subchannel nobody reads then
+// never slows the others. Both modes are Go-only, so true also means the
+// peer is wormhole-go, whose CLOSE after CloseWrite means "no more data"
+// (half-close) rather than "connection gone". False before the peer's
+// please arrived and in "ged" mode (Python, fowl).
+func (d *Dilation) FlowControlled() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.role != RoleUnknown && (d.creditMode || d.yamuxMode)
+}
+
+// isCreditMode reports whether CreditVersion mode was agreed.
+func (d *Dilation) isCreditMode() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.creditMode
 }
 
 // post hands an event to the manager; false if the Dilation is closing.
@@ -513,6 +554,7 @@ func (d *Dilation) run() {
 					d.nextID = 1
 				}
 				d.yamuxMode = d.useVersion == YamuxVersion && r.UseVersion == YamuxVersion
+				d.creditMode = d.useVersion == CreditVersion && r.UseVersion == CreditVersion
 				if d.yamuxMode && role == Follower {
 					d.internal = &Listener{d: d, name: yamuxInternal, notify: make(chan struct{})}
 					d.listeners[yamuxInternal] = d.internal
@@ -693,6 +735,7 @@ func (d *Dilation) openSubchannel(subprotocol string) *Subchannel {
 	_ = d.out.send(false, 0, sendWait{}, func(seq uint32) []byte {
 		return appendRecord(nil, record{tag: tagOpen, scid: id, seq: seq, name: subprotocol})
 	})
+	s.topUpCredit()
 	return s
 }
 
@@ -836,6 +879,13 @@ func (in *inbound) handle(r record) bool {
 			return true
 		}
 		s.remoteClose()
+	case tagCredit:
+		d.mu.Lock()
+		s := d.subchannels[r.scid]
+		d.mu.Unlock()
+		if s != nil {
+			s.addCredit(r.grant)
+		}
 	}
 	return true
 }
@@ -855,5 +905,6 @@ func (d *Dilation) remoteOpen(id uint32, name string) {
 	s := newSubchannel(d, id, name)
 	d.subchannels[id] = s
 	d.mu.Unlock()
+	s.topUpCredit()
 	d.deliverInbound(s, name)
 }

@@ -17,8 +17,9 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestRolesAndSubchannelsBothWays(t *testing.T) { forModes(t, testRolesAndSubchannels) }
 
-func testRolesAndSubchannels(t *testing.T, yamux bool) {
-	oa, ob := pairOptsMode(t, yamux)
+func testRolesAndSubchannels(t *testing.T, mode string) {
+	yamux := mode == "yamux"
+	oa, ob := pairOptsMode(t, mode)
 	p := newPair(t, oa, ob)
 	// follower -> leader
 	c1, c2 := subPair(t, p.a, p.b, "chat")
@@ -27,6 +28,12 @@ func testRolesAndSubchannels(t *testing.T, yamux bool) {
 	}
 	if p.a.yamuxMode != yamux || p.b.yamuxMode != yamux {
 		t.Fatalf("yamux mode a=%v b=%v, want %v", p.a.yamuxMode, p.b.yamuxMode, yamux)
+	}
+	wantMode := map[string]string{"ged": Version, "yamux": YamuxVersion, "credit": CreditVersion}[mode]
+	for _, d := range []*Dilation{p.a, p.b} {
+		if d.Mode() != wantMode || d.FlowControlled() != (mode != "ged") {
+			t.Fatalf("Mode() %q FlowControlled() %v, want %q", d.Mode(), d.FlowControlled(), wantMode)
+		}
 	}
 	type named interface{ Subprotocol() string }
 	if c2.(named).Subprotocol() != "chat" {
@@ -61,8 +68,8 @@ func testRolesAndSubchannels(t *testing.T, yamux bool) {
 
 func TestBulkBothWays(t *testing.T) { forModes(t, testBulkBothWays) }
 
-func testBulkBothWays(t *testing.T, yamux bool) {
-	oa, ob := pairOptsMode(t, yamux)
+func testBulkBothWays(t *testing.T, mode string) {
+	oa, ob := pairOptsMode(t, mode)
 	p := newPair(t, oa, ob)
 	c1, c2 := subPair(t, p.a, p.b, "bulk")
 	const n = 32 << 20
@@ -98,8 +105,8 @@ func testBulkBothWays(t *testing.T, yamux bool) {
 
 func TestCloseUnblocks(t *testing.T) { forModes(t, testCloseUnblocks) }
 
-func testCloseUnblocks(t *testing.T, yamux bool) {
-	oa, ob := pairOptsMode(t, yamux)
+func testCloseUnblocks(t *testing.T, mode string) {
+	oa, ob := pairOptsMode(t, mode)
 	p := newPair(t, oa, ob)
 	c1, _ := subPair(t, p.a, p.b, "x")
 	l, err := p.a.Listen("never")
@@ -121,29 +128,40 @@ func testCloseUnblocks(t *testing.T, yamux bool) {
 	}
 }
 
-// TestYamuxNegotiation: yamux only when both pleases ask for it.
-func TestYamuxNegotiation(t *testing.T) {
+// TestModeNegotiation: a Go-only mode only when both pleases ask for it;
+// Python peers (can-dilate ["ged"]) always get ged.
+func TestModeNegotiation(t *testing.T) {
 	for _, c := range []struct {
-		name     string
-		noA, noB bool
-		peerA    []string
-		want     bool
+		name       string
+		tweakA     func(*Options)
+		tweakB     func(*Options)
+		want       string
+		flowContrl bool
 	}{
-		{"both", false, false, nil, true},
-		{"a-refuses", true, false, nil, false},
-		{"b-refuses", false, true, nil, false},
-		{"a-sees-python-peer", false, false, []string{"ged"}, false},
+		{"both", nil, nil, CreditVersion, true},
+		{"a-no-credit", func(o *Options) { o.NoCredit = true }, nil, Version, false},
+		{"both-no-credit", func(o *Options) { o.NoCredit = true }, func(o *Options) { o.NoCredit = true }, YamuxVersion, true},
+		{"a-ged-only", func(o *Options) { o.NoYamux = true }, nil, Version, false},
+		{"b-ged-only", nil, func(o *Options) { o.NoYamux = true }, Version, false},
+		{"a-sees-python-peer", func(o *Options) { o.PeerVersions = []string{"ged"} }, nil, Version, false},
+		{"extended-versions", func(o *Options) { o.PeerVersions = ExtendedVersions() },
+			func(o *Options) { o.PeerVersions = ExtendedVersions() }, YamuxVersion, true},
+		{"one-sees-extended", func(o *Options) { o.PeerVersions = ExtendedVersions() }, nil, Version, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			oa, ob := pairOptsMode(t, true)
-			oa.NoYamux, ob.NoYamux = c.noA, c.noB
-			if c.peerA != nil {
-				oa.PeerVersions = c.peerA
+			oa, ob := pairOptsMode(t, "credit")
+			if c.tweakA != nil {
+				c.tweakA(&oa)
+			}
+			if c.tweakB != nil {
+				c.tweakB(&ob)
 			}
 			p := newPair(t, oa, ob)
 			c1, c2 := subPair(t, p.a, p.b, "n")
-			if p.a.yamuxMode != c.want || p.b.yamuxMode != c.want {
-				t.Fatalf("yamux a=%v b=%v, want %v", p.a.yamuxMode, p.b.yamuxMode, c.want)
+			for _, d := range []*Dilation{p.a, p.b} {
+				if d.Mode() != c.want || d.FlowControlled() != c.flowContrl {
+					t.Fatalf("Mode() %q FlowControlled() %v, want %q %v", d.Mode(), d.FlowControlled(), c.want, c.flowContrl)
+				}
 			}
 			c1.Write([]byte("x"))
 			if _, err := io.ReadFull(c2, make([]byte, 1)); err != nil {
@@ -155,10 +173,16 @@ func TestYamuxNegotiation(t *testing.T) {
 	}
 }
 
-// TestYamuxNoHeadOfLineBlocking: in yamux mode a subchannel nobody reads
-// does not stop another one.
-func TestYamuxNoHeadOfLineBlocking(t *testing.T) {
-	oa, ob := pairOptsMode(t, true)
+// TestNoHeadOfLineBlocking: in the flow-controlled modes a subchannel
+// nobody reads does not stop another one.
+func TestNoHeadOfLineBlocking(t *testing.T) {
+	for _, mode := range []string{"yamux", "credit"} {
+		t.Run(mode, func(t *testing.T) { testNoHeadOfLineBlocking(t, mode) })
+	}
+}
+
+func testNoHeadOfLineBlocking(t *testing.T, mode string) {
+	oa, ob := pairOptsMode(t, mode)
 	p := newPair(t, oa, ob)
 	stuckW, stuckR := subPair(t, p.a, p.b, "unread")
 	w, r := subPair(t, p.a, p.b, "busy")
@@ -166,21 +190,40 @@ func TestYamuxNoHeadOfLineBlocking(t *testing.T) {
 	stuckW.SetWriteDeadline(time.Now().Add(500 * time.Millisecond))
 	var filled int
 	buf := make([]byte, 64<<10)
+	var werr error
 	for range 1000 {
 		n, err := stuckW.Write(buf)
 		filled += n
 		if err != nil {
+			werr = err
 			break
 		}
 	}
 	if filled >= 1000*len(buf) {
 		t.Fatal("writes to an unread subchannel never blocked")
 	}
+	var ne net.Error
+	if !errors.As(werr, &ne) || !ne.Timeout() {
+		t.Fatalf("blocked write ended with %v, want a net.Error timeout", werr)
+	}
+	if mode == "credit" && filled > defaultCreditWindow {
+		t.Fatalf("%d bytes written before blocking, more than the %d-byte window", filled, defaultCreditWindow)
+	}
 	// Much more than the stuck window must still flow on the other one.
 	const n = 16 << 20
 	tr := startTransfer(w, r, 51, n)
 	<-tr.done
 	tr.check(t, "busy subchannel", 51, n)
+	// The stuck one resumes once read: what was written, then 4 MiB more.
+	stuckW.SetWriteDeadline(time.Time{})
+	const more = 4 << 20
+	got, err := io.ReadFull(stuckR, make([]byte, filled))
+	if err != nil || got != filled {
+		t.Fatalf("stuck subchannel: read %d of %d buffered bytes: %v", got, filled, err)
+	}
+	tr2 := startTransfer(stuckW, stuckR, 52, more)
+	<-tr2.done
+	tr2.check(t, "stuck subchannel after reading", 52, more)
 	stuckR.Close()
 	stuckW.Close()
 }

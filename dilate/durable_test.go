@@ -21,10 +21,10 @@ import (
 // one side listens on a fixed loopback port and advertises the proxy, the
 // other does not listen.
 func proxied(t *testing.T, listenerIsLeader bool, tweak func(*Options)) (*pair, *netx.Proxy) {
-	return proxiedMode(t, listenerIsLeader, false, tweak)
+	return proxiedMode(t, listenerIsLeader, "ged", tweak)
 }
 
-func proxiedMode(t *testing.T, listenerIsLeader, yamux bool, tweak func(*Options)) (*pair, *netx.Proxy) {
+func proxiedMode(t *testing.T, listenerIsLeader bool, mode string, tweak func(*Options)) (*pair, *netx.Proxy) {
 	t.Helper()
 	port := interop.FreePort(t)
 	target := "127.0.0.1:" + strconv.Itoa(port)
@@ -33,7 +33,7 @@ func proxiedMode(t *testing.T, listenerIsLeader, yamux bool, tweak func(*Options
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { px.Close() })
-	oa, ob := pairOptsMode(t, yamux) // a Follower, b Leader
+	oa, ob := pairOptsMode(t, mode) // a Follower, b Leader
 	lis, dia := &oa, &ob
 	if listenerIsLeader {
 		lis, dia = &ob, &oa
@@ -102,7 +102,7 @@ func longRun() bool { return os.Getenv("WH_LONG") == "1" }
 // each way with >= 50 cuts.
 func TestDurableThroughCuts(t *testing.T) { forModes(t, testDurableThroughCuts) }
 
-func testDurableThroughCuts(t *testing.T, yamux bool) {
+func testDurableThroughCuts(t *testing.T, mode string) {
 	for _, lead := range []bool{false, true} {
 		name := "FollowerListens"
 		if lead {
@@ -113,7 +113,7 @@ func testDurableThroughCuts(t *testing.T, yamux bool) {
 			if longRun() {
 				size, minCuts = 1<<30, 50
 			}
-			p, px := proxiedMode(t, lead, yamux, nil)
+			p, px := proxiedMode(t, lead, mode, nil)
 			c1, c2 := subPair(t, p.a, p.b, "durable")
 			up := startTransfer(c1, c2, 11, size)
 			down := startTransfer(c2, c1, 12, size)

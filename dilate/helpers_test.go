@@ -29,23 +29,34 @@ func testLogger(t testing.TB) *slog.Logger {
 
 // pairOpts returns loopback-only options for the two sides. Side "b..." >
 // "a..." so the first is the Follower and the second the Leader.
-func pairOpts(t testing.TB) (Options, Options) { return pairOptsMode(t, false) }
+func pairOpts(t testing.TB) (Options, Options) { return pairOptsMode(t, "ged") }
 
-// pairOptsMode is pairOpts in ged mode (yamux=false) or, with both sides
-// offering ExtendedVersions(), in YamuxVersion mode.
-func pairOptsMode(t testing.TB, yamux bool) (Options, Options) {
+// pairOptsMode is pairOpts in mode "ged", "yamux" (YamuxVersion: both
+// sides offer ExtendedVersions()) or "credit" (CreditVersion: both offer
+// GoVersions()).
+func pairOptsMode(t testing.TB, mode string) (Options, Options) {
 	a := Options{Logger: testLogger(t), ListenAddr: "127.0.0.1:0", Side: "aaaaaaaaaaaaaaaa"}
 	b := Options{Logger: testLogger(t), ListenAddr: "127.0.0.1:0", Side: "bbbbbbbbbbbbbbbb"}
-	if yamux {
+	switch mode {
+	case "yamux":
 		a.PeerVersions, b.PeerVersions = ExtendedVersions(), ExtendedVersions()
+	case "credit":
+		a.PeerVersions, b.PeerVersions = GoVersions(), GoVersions()
+	case "ged":
+	default:
+		t.Fatalf("unknown mode %q", mode)
 	}
 	return a, b
 }
 
+// modes are the Dilation modes forModes runs.
+var modes = [...]string{"ged", "yamux", "credit"}
+
 // forModes runs f once per Dilation mode.
-func forModes(t *testing.T, f func(t *testing.T, yamux bool)) {
-	t.Run("ged", func(t *testing.T) { f(t, false) })
-	t.Run("yamux", func(t *testing.T) { f(t, true) })
+func forModes(t *testing.T, f func(t *testing.T, mode string)) {
+	for _, m := range modes {
+		t.Run(m, func(t *testing.T) { f(t, m) })
+	}
 }
 
 type pair struct {

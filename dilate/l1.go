@@ -27,10 +27,21 @@ var (
 func Versions() []string { return []string{Version} }
 
 // ExtendedVersions is the "can-dilate" list for Go applications that want
-// the flow-controlled YamuxVersion mode with Go peers (and "ged" with
-// everyone else): [YamuxVersion, "ged"]. The mode is used only when both
-// sides advertise it.
+// a flow-controlled mode with Go peers (and "ged" with everyone else):
+// [YamuxVersion, "ged"]. A mode is used only when both sides' please
+// records ask for it.
+//
+// CreditVersion is not in this list yet: cmd/wh-tunnel advertises it and
+// recognises a half-closing peer by Mode() == YamuxVersion, so ranking
+// CreditVersion first here must land together with wh-tunnel's switch to
+// FlowControlled(). Until then, applications that want it advertise
+// GoVersions().
 func ExtendedVersions() []string { return []string{YamuxVersion, Version} }
+
+// GoVersions is the "can-dilate" list with every mode this package speaks,
+// best first: [CreditVersion, YamuxVersion, "ged"]. Python and fowl peers
+// share only "ged" and get exactly that.
+func GoVersions() []string { return []string{CreditVersion, YamuxVersion, Version} }
 
 // Abilities is the "dilation-abilities" list Python advertises (never consumed).
 func Abilities() []map[string]string {

@@ -9,11 +9,11 @@ import (
 
 func TestNettestConn(t *testing.T) { forModes(t, testNettestConn) }
 
-func testNettestConn(t *testing.T, yamux bool) {
+func testNettestConn(t *testing.T, mode string) {
 	for _, dir := range []string{"FollowerDials", "LeaderDials"} {
 		t.Run(dir, func(t *testing.T) {
 			nettest.TestConn(t, func() (net.Conn, net.Conn, func(), error) {
-				oa, ob := pairOptsMode(t, yamux)
+				oa, ob := pairOptsMode(t, mode)
 				// Small buffers so WriteTimeout fills them quickly.
 				for _, o := range []*Options{&oa, &ob} {
 					o.MaxSubchannelBuffer = 64 << 10

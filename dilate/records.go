@@ -16,6 +16,11 @@ const (
 	tagData  byte = 0x04
 	tagClose byte = 0x05
 	tagAck   byte = 0x06
+	// tagCredit is CreditVersion mode only (never sent or accepted in
+	// "ged" mode): CREDIT(scid, seq, grant) lets the peer send grant more
+	// DATA bytes on subchannel scid. It is sequenced like OPEN/DATA/CLOSE
+	// (acked, re-sent after a reconnect, processed exactly once).
+	tagCredit byte = 0x07
 )
 
 // ErrBadRecord is wrapped by every L3 decoding error.
@@ -26,7 +31,8 @@ type record struct {
 	tag     byte
 	pingID  uint32 // PING, PONG
 	scid    uint32 // OPEN, DATA, CLOSE
-	seq     uint32 // OPEN, DATA, CLOSE, ACK (the acked seqnum)
+	seq     uint32 // OPEN, DATA, CLOSE, CREDIT, ACK (the acked seqnum)
+	grant   uint32 // CREDIT: bytes granted
 	name    string // OPEN: subprotocol name
 	payload []byte // DATA (aliases the decoded buffer)
 }
@@ -47,13 +53,15 @@ func (r record) String() string {
 		return fmt.Sprintf("CLOSE(scid=%d seq=%d)", r.scid, r.seq)
 	case tagAck:
 		return fmt.Sprintf("ACK(%d)", r.seq)
+	case tagCredit:
+		return fmt.Sprintf("CREDIT(scid=%d seq=%d grant=%d)", r.scid, r.seq, r.grant)
 	}
 	return fmt.Sprintf("record(tag=%d)", r.tag)
 }
 
 // sequenced reports whether the record takes part in L4 (OPEN, DATA, CLOSE).
 func (r record) sequenced() bool {
-	return r.tag == tagOpen || r.tag == tagData || r.tag == tagClose
+	return r.tag == tagOpen || r.tag == tagData || r.tag == tagClose || r.tag == tagCredit
 }
 
 // appendRecord appends the encoding of r to b.
@@ -76,6 +84,10 @@ func appendRecord(b []byte, r record) []byte {
 		b = binary.BigEndian.AppendUint32(b, r.seq)
 	case tagAck:
 		b = binary.BigEndian.AppendUint32(b, r.seq)
+	case tagCredit:
+		b = binary.BigEndian.AppendUint32(b, r.scid)
+		b = binary.BigEndian.AppendUint32(b, r.seq)
+		b = binary.BigEndian.AppendUint32(b, r.grant)
 	}
 	return b
 }
@@ -132,6 +144,13 @@ func parseRecord(b []byte) (record, error) {
 			return record{}, err
 		}
 		r.seq = binary.BigEndian.Uint32(body)
+	case tagCredit:
+		if err := need(12, true); err != nil {
+			return record{}, err
+		}
+		r.scid = binary.BigEndian.Uint32(body)
+		r.seq = binary.BigEndian.Uint32(body[4:])
+		r.grant = binary.BigEndian.Uint32(body[8:])
 	default:
 		return record{}, fmt.Errorf("%w: unknown tag 0x%02x", ErrBadRecord, r.tag)
 	}
@@ -154,6 +173,8 @@ func (r record) kind() string {
 		return "CLOSE"
 	case tagAck:
 		return "ACK"
+	case tagCredit:
+		return "CREDIT"
 	}
 	return "unknown"
 }

@@ -14,8 +14,8 @@ import (
 // TestOpenBeforeListen: an OPEN (and its DATA and CLOSE) for a name nobody
 // listens on yet is kept until Listen.
 func TestOpenBeforeListen(t *testing.T) {
-	forModes(t, func(t *testing.T, yamux bool) {
-		oa, ob := pairOptsMode(t, yamux)
+	forModes(t, func(t *testing.T, mode string) {
+		oa, ob := pairOptsMode(t, mode)
 		p := newPair(t, oa, ob)
 		c, err := p.a.Dial(ctxT(t, 10*time.Second), "later")
 		if err != nil {
@@ -59,8 +59,9 @@ func TestOpenBeforeListen(t *testing.T) {
 // TestHalfClose: CloseWrite gives the peer EOF while the other direction
 // keeps working; the peer's CloseWrite then gives us EOF.
 func TestHalfClose(t *testing.T) {
-	forModes(t, func(t *testing.T, yamux bool) {
-		oa, ob := pairOptsMode(t, yamux)
+	forModes(t, func(t *testing.T, mode string) {
+		yamux := mode == "yamux"
+		oa, ob := pairOptsMode(t, mode)
 		p := newPair(t, oa, ob)
 		c1, c2 := subPair(t, p.a, p.b, "half")
 		type cw interface{ CloseWrite() error }
@@ -111,8 +112,9 @@ func TestHalfClose(t *testing.T) {
 // TestCloseSemantics: after Close, our Read/Write fail with net.ErrClosed
 // and the peer sees EOF.
 func TestCloseSemantics(t *testing.T) {
-	forModes(t, func(t *testing.T, yamux bool) {
-		oa, ob := pairOptsMode(t, yamux)
+	forModes(t, func(t *testing.T, mode string) {
+		yamux := mode == "yamux"
+		oa, ob := pairOptsMode(t, mode)
 		p := newPair(t, oa, ob)
 		c1, c2 := subPair(t, p.a, p.b, "close")
 		c1.Write([]byte("last words"))

@@ -47,12 +47,22 @@ type Subchannel struct {
 	localClosed  bool          // Close called
 	closeSent    bool          // our CLOSE queued
 	closedCh     chan struct{} // closed by Close
+
+	// CreditVersion mode (credit.go); guarded by mu.
+	credit     bool
+	window     int64 // our receive window (Options.CreditWindow)
+	sendCredit int64 // DATA bytes we may still send
+	recvLimit  int64 // DATA bytes the peer may send in all (granted so far)
+	recvTotal  int64 // DATA bytes received in all
+	unGranted  int64 // bytes consumed and not yet granted back
+	cerr       error // the peer exceeded its credit (wraps ErrCreditExceeded)
 }
 
 var _ net.Conn = (*Subchannel)(nil)
 
+// newSubchannel makes a subchannel; d.mu must be held.
 func newSubchannel(d *Dilation, id uint32, name string) *Subchannel {
-	return &Subchannel{
+	s := &Subchannel{
 		d: d, id: id, name: name,
 		wlock:    make(chan struct{}, 1),
 		rdl:      newDeadline(),
@@ -60,6 +70,12 @@ func newSubchannel(d *Dilation, id uint32, name string) *Subchannel {
 		notify:   make(chan struct{}),
 		closedCh: make(chan struct{}),
 	}
+	if d.creditMode {
+		s.credit = true
+		s.window = int64(d.opts.CreditWindow)
+		s.sendCredit, s.recvLimit = creditInitial, creditInitial
+	}
+	return s
 }
 
 // ID is the subchannel id (Leader odd, Follower even).
@@ -104,6 +120,11 @@ func (s *Subchannel) Read(p []byte) (int, error) {
 			s.mu.Unlock()
 			return 0, s.opErr("read", net.ErrClosed)
 		}
+		if s.cerr != nil {
+			err := s.cerr
+			s.mu.Unlock()
+			return 0, s.opErr("read", err)
+		}
 		if s.rlen > 0 {
 			n := 0
 			for n < len(p) && len(s.rbuf) > 0 {
@@ -120,6 +141,9 @@ func (s *Subchannel) Read(p []byte) (int, error) {
 			s.rlen -= n
 			if len(s.rbuf) == 0 {
 				s.rbuf = nil
+			}
+			if s.credit {
+				s.consumedLocked(n)
 			}
 			s.changed()
 			s.mu.Unlock()
@@ -170,15 +194,25 @@ func (s *Subchannel) Write(p []byte) (int, error) {
 	w := sendWait{deadline: dl, closed: s.closedCh, stopped: s.d.done}
 	n := 0
 	for first := true; first || len(p) > 0; first = false {
-		chunk := p[:min(len(p), maxDataPayload)]
-		if len(chunk) == 0 {
+		size := min(len(p), maxDataPayload)
+		if size == 0 {
 			break
 		}
+		if s.credit {
+			var err error
+			if size, err = s.takeCredit(size, w); err != nil {
+				return n, s.opErr("write", err)
+			}
+		}
+		chunk := p[:size]
 		err := s.d.out.send(true, len(chunk), w, func(seq uint32) []byte {
 			b := make([]byte, 0, dataHeader+len(chunk))
 			return appendRecord(b, record{tag: tagData, scid: s.id, seq: seq, payload: chunk})
 		})
 		if err != nil {
+			if s.credit {
+				s.returnCredit(len(chunk))
+			}
 			return n, s.opErr("write", err)
 		}
 		n += len(chunk)
@@ -223,6 +257,9 @@ func (s *Subchannel) Close() error {
 	}
 	s.localClosed = true
 	close(s.closedCh)
+	if s.credit {
+		s.consumedLocked(s.rlen) // dropped unread: granted back
+	}
 	s.rbuf, s.rlen, s.roff = nil, 0, 0
 	s.changed()
 	s.sendCloseLocked()
@@ -232,6 +269,10 @@ func (s *Subchannel) Close() error {
 // deliver appends DATA for the application, waiting while the buffer is
 // full. It returns false only if the Dilation closed meanwhile.
 func (s *Subchannel) deliver(data []byte) bool {
+	if s.credit {
+		s.deliverCredit(data)
+		return true
+	}
 	for {
 		s.mu.Lock()
 		if s.localClosed || s.remoteClosed {

@@ -237,6 +237,15 @@ func TestSharedVersion(t *testing.T) {
 	if f := VersionFields(true); !reflect.DeepEqual(f["can-dilate"], []string{YamuxVersion, "ged"}) {
 		t.Fatalf("extended can-dilate %v", f["can-dilate"])
 	}
+	if v, ok := SharedVersion(GoVersions(), GoVersions()); !ok || v != CreditVersion {
+		t.Fatalf("two Go peers share %q", v)
+	}
+	if v, ok := SharedVersion(GoVersions(), ExtendedVersions()); !ok || v != YamuxVersion {
+		t.Fatalf("with a peer advertising ExtendedVersions: %q", v)
+	}
+	if v, ok := SharedVersion(GoVersions(), Versions()); !ok || v != Version {
+		t.Fatalf("with a Python peer: %q", v)
+	}
 	if got := PeerVersions(map[string]any{"can-dilate": []any{"ged", 3}}); !reflect.DeepEqual(got, []string{"ged"}) {
 		t.Fatal(got)
 	}
