@@ -9,9 +9,8 @@ import (
 	"slices"
 	"sync"
 
-	"golang.org/x/crypto/nacl/secretbox"
-
 	"github.com/wormhole-go/wormhole/hints"
+	"github.com/wormhole-go/wormhole/internal/secretbox"
 )
 
 // Record layer errors.
@@ -57,9 +56,7 @@ type Conn struct {
 	wbuf      []byte
 
 	rmu        sync.Mutex
-	recvKey    [32]byte
-	recvNonce  uint64
-	rbuf       []byte // ciphertext buffer (reused)
+	rr         recordReader
 	pending    []byte // decrypted bytes not yet returned by Read
 	pendingBuf []byte
 	rerr       error
@@ -83,7 +80,10 @@ func newConn(nc net.Conn, sendKey, recvKey [32]byte, recordSize, maxRecord int) 
 	if maxRecord <= 0 {
 		maxRecord = DefaultMaxRecordSize
 	}
-	return &Conn{nc: nc, sendKey: sendKey, recvKey: recvKey, recordSize: recordSize, maxRecordSize: maxRecord}
+	return &Conn{
+		nc: nc, sendKey: sendKey, recordSize: recordSize, maxRecordSize: maxRecord,
+		rr: recordReader{r: nc, key: recvKey, maxPlain: maxRecord},
+	}
 }
 
 func putNonce(dst []byte, n uint64) {
@@ -146,61 +146,145 @@ func (c *Conn) ReceiveRecord() ([]byte, error) {
 
 // receiveLocked decrypts the next record, appending to dst.
 func (c *Conn) receiveLocked(dst []byte) ([]byte, error) {
+	body, err := c.frameLocked()
+	if err != nil {
+		return nil, err
+	}
+	return c.openLocked(dst, body)
+}
+
+// frameLocked returns the next record's body (nonce, tag, ciphertext),
+// valid until the next read. Errors other than a clean io.EOF stick.
+func (c *Conn) frameLocked() ([]byte, error) {
 	if c.rerr != nil {
 		return nil, c.rerr
 	}
-	p, err := readRecord(c.nc, &c.rbuf, dst, &c.recvKey, &c.recvNonce, c.maxRecordSize)
-	if err != nil {
-		if !errors.Is(err, io.EOF) {
-			c.rerr = err
-		}
-		return nil, err
+	body, err := c.rr.frame()
+	if err != nil && !errors.Is(err, io.EOF) {
+		c.rerr = err
 	}
-	return p, nil
+	return body, err
 }
 
-// readRecord reads one frame from r into *buf (reused), checks the nonce
-// and opens it, appending the plaintext to dst.
-func readRecord(r io.Reader, buf *[]byte, dst []byte, key *[32]byte, expect *uint64, maxPlain int) ([]byte, error) {
-	var hdr [4]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+func (c *Conn) openLocked(dst, body []byte) ([]byte, error) {
+	p, err := c.rr.open(dst, body)
+	if err != nil {
+		c.rerr = err
+	}
+	return p, err
+}
+
+// readBufferSize is the read buffer of every Conn: one read system call
+// brings in up to this much, many 16 KiB records at once. A record
+// larger than the buffer grows it, up to the maximum record size.
+const readBufferSize = 256 << 10
+
+// recordReader reads records through a buffer. Bodies are opened straight
+// from the buffer; Read decrypts into the caller's slice when it has room
+// for the whole record, so the plaintext is written once.
+type recordReader struct {
+	r        io.Reader
+	buf      []byte // len(buf) is the buffer's size
+	pos, end int    // unread bytes: buf[pos:end]
+	key      [32]byte
+	nonce    uint64 // expected nonce of the next record
+	maxPlain int
+}
+
+// fill makes k unread bytes available (k is at most one frame), reading
+// as much as fits with each call.
+func (rr *recordReader) fill(k int) error {
+	for empty := 0; rr.end-rr.pos < k; {
+		if len(rr.buf)-rr.pos < k {
+			// Not enough room after the unread bytes: move them to the
+			// front, into a bigger buffer if k needs one.
+			unread := rr.buf[rr.pos:rr.end]
+			if size := max(k, readBufferSize); size > len(rr.buf) {
+				nb := make([]byte, size)
+				copy(nb, unread)
+				rr.buf = nb
+			} else {
+				copy(rr.buf, unread)
+			}
+			rr.pos, rr.end = 0, len(unread)
+		}
+		n, err := rr.r.Read(rr.buf[rr.end:])
+		rr.end += n
+		if rr.end-rr.pos >= k {
+			return nil // an error comes back with the next read
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			if empty++; empty >= 100 {
+				return io.ErrNoProgress
+			}
+		}
+	}
+	return nil
+}
+
+// frame returns the next record's body (nonce, tag, ciphertext), which
+// stays valid until the next call. io.EOF: clean end between records.
+func (rr *recordReader) frame() ([]byte, error) {
+	if err := rr.fill(4); err != nil {
+		if err == io.EOF {
+			if rr.end == rr.pos {
+				return nil, io.EOF
+			}
+			err = io.ErrUnexpectedEOF
+		}
 		if err == io.ErrUnexpectedEOF {
 			return nil, fmt.Errorf("transit: truncated record length: %w", err)
 		}
-		return nil, err // io.EOF: clean end between records
+		return nil, err
 	}
-	n := binary.BigEndian.Uint32(hdr[:])
+	n := binary.BigEndian.Uint32(rr.buf[rr.pos:])
 	if n < nonceSize+secretbox.Overhead {
 		return nil, fmt.Errorf("%w: %d bytes", ErrRecordTooShort, n)
 	}
-	if uint64(n) > uint64(maxPlain)+nonceSize+secretbox.Overhead {
-		return nil, fmt.Errorf("%w: %d bytes (limit %d)", ErrRecordTooLarge, n, maxPlain)
+	if uint64(n) > uint64(rr.maxPlain)+nonceSize+secretbox.Overhead {
+		return nil, fmt.Errorf("%w: %d bytes (limit %d)", ErrRecordTooLarge, n, rr.maxPlain)
 	}
-	if cap(*buf) < int(n) {
-		*buf = make([]byte, n)
-	}
-	b := (*buf)[:n]
-	if _, err := io.ReadFull(r, b); err != nil {
+	if err := rr.fill(4 + int(n)); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
 		return nil, fmt.Errorf("transit: truncated record: %w", err)
 	}
+	body := rr.buf[rr.pos+4 : rr.pos+4+int(n)]
+	rr.pos += 4 + int(n)
+	return body, nil
+}
+
+// open checks body's nonce and opens it, appending the plaintext to dst.
+func (rr *recordReader) open(dst, body []byte) ([]byte, error) {
 	var want [nonceSize]byte
-	putNonce(want[:], *expect)
-	if [nonceSize]byte(b[:nonceSize]) != want {
-		return nil, fmt.Errorf("%w: expected %d", ErrBadNonce, *expect)
+	putNonce(want[:], rr.nonce)
+	if [nonceSize]byte(body[:nonceSize]) != want {
+		return nil, fmt.Errorf("%w: expected %d", ErrBadNonce, rr.nonce)
 	}
-	out, ok := secretbox.Open(dst, b[nonceSize:], &want, key)
+	out, ok := secretbox.Open(dst, body[nonceSize:], &want, &rr.key)
 	if !ok {
 		return nil, ErrDecrypt
 	}
-	*expect++
+	rr.nonce++
 	return out, nil
 }
 
+// next reads, checks and opens the next record, appending to dst.
+func (rr *recordReader) next(dst []byte) ([]byte, error) {
+	body, err := rr.frame()
+	if err != nil {
+		return nil, err
+	}
+	return rr.open(dst, body)
+}
+
 // Read reads decrypted bytes (io.Reader). It returns io.EOF when the peer
-// closed the connection at a record boundary.
+// closed the connection at a record boundary. A record that fits in p is
+// decrypted straight into p.
 func (c *Conn) Read(p []byte) (int, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
@@ -208,7 +292,21 @@ func (c *Conn) Read(p []byte) (int, error) {
 		if len(p) == 0 {
 			return 0, nil
 		}
-		rec, err := c.receiveLocked(c.pendingBuf[:0])
+		body, err := c.frameLocked()
+		if err != nil {
+			return 0, err
+		}
+		if len(p) >= len(body)-nonceSize-secretbox.Overhead {
+			out, err := c.openLocked(p[:0], body)
+			if err != nil {
+				return 0, err
+			}
+			if len(out) > 0 {
+				return len(out), nil
+			}
+			continue // empty record
+		}
+		rec, err := c.openLocked(c.pendingBuf[:0], body)
 		if err != nil {
 			return 0, err
 		}

@@ -65,15 +65,16 @@ func speakSecondDialer(key []byte) hints.Dialer {
 	}
 }
 
-// readBuffer is the read buffer of the connections wh dials. The transit
-// package reads each record with two reads (4-byte length, then the
-// rest) straight from the connection; buffered, a 16 KiB record costs a
-// fraction of a system call instead of two.
-const readBuffer = 256 << 10
+// readBuffer is the read buffer of the connections wh dials, used during
+// the handshake only: once the handshake is over and the buffer drained,
+// reads go straight to the connection, since the transit package buffers
+// records itself (a second buffer would only copy every byte once more).
+const readBuffer = 4 << 10
 
 // speakSecondConn delays one Write of exactly `mine` until `until` bytes
 // have been read (the relay's "ok\n" plus the peer's handshake), then
-// passes writes through. Reads go through a buffer.
+// passes writes through. Reads go through a buffer until the handshake
+// is over.
 type speakSecondConn struct {
 	net.Conn
 	r    *bufio.Reader
@@ -100,6 +101,9 @@ func (c *speakSecondConn) Write(p []byte) (int, error) {
 }
 
 func (c *speakSecondConn) Read(p []byte) (int, error) {
+	if c.done.Load() && c.r.Buffered() == 0 {
+		return c.Conn.Read(p)
+	}
 	n, err := c.r.Read(p)
 	if c.done.Load() {
 		return n, err
