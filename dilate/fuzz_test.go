@@ -17,10 +17,14 @@ func FuzzL3Records(f *testing.F) {
 		{tag: tagOpen, scid: 1, seq: 0, name: "chat"}, {tag: tagOpen, scid: 2, seq: 5},
 		{tag: tagData, scid: 3, seq: 1, payload: []byte("data")},
 		{tag: tagClose, scid: 3, seq: 2}, {tag: tagAck, seq: 9},
+		{tag: tagCredit, scid: 3, seq: 3, grant: 1 << 20}, {tag: tagCredit, scid: 0xffffffff, seq: 0xffffffff, grant: 0xffffffff},
 	} {
 		f.Add(appendRecord(nil, r))
 	}
 	f.Add([]byte{0x07})
+	f.Add([]byte{0x07, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 1})       // CREDIT one byte short
+	f.Add([]byte{0x07, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 1, 0, 0}) // one byte long
+	f.Add([]byte{0x08})
 	f.Add([]byte{0x03, 0, 0, 0, 1, 0, 0, 0, 1, 0xff})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := parseRecord(b)
@@ -122,15 +126,41 @@ func FuzzInbound(f *testing.F) {
 	f.Add(seq(record{tag: tagOpen, scid: 2, seq: 0, name: "a"}, record{tag: tagData, scid: 2, seq: 1, payload: []byte("x")}, record{tag: tagClose, scid: 2, seq: 2}))
 	f.Add(seq(record{tag: tagOpen, scid: 2, seq: 5, name: "a"}, record{tag: tagOpen, scid: 2, seq: 6, name: "a"}, record{tag: tagData, scid: 9, seq: 7}))
 	f.Add(seq(record{tag: tagClose, scid: 4, seq: 0}, record{tag: tagAck, seq: 3}, record{tag: tagPing, pingID: 1}))
-	f.Fuzz(func(t *testing.T, b []byte) {
+	f.Fuzz(func(t *testing.T, b []byte) { fuzzInbound(t, b, false) })
+}
+
+// FuzzInboundCredit is FuzzInbound in CreditVersion mode: CREDIT records
+// are accepted, DATA beyond the granted credit resets its subchannel, and
+// no subchannel ever buffers more than its window.
+func FuzzInboundCredit(f *testing.F) {
+	seq := func(rs ...record) []byte {
+		var b []byte
+		for _, r := range rs {
+			enc := appendRecord(nil, r)
+			b = append(b, byte(len(enc)>>8), byte(len(enc)))
+			b = append(b, enc...)
+		}
+		return b
+	}
+	big := make([]byte, 40000)
+	f.Add(seq(record{tag: tagOpen, scid: 2, seq: 0, name: "a"}, record{tag: tagCredit, scid: 2, seq: 1, grant: 100}, record{tag: tagData, scid: 2, seq: 2, payload: []byte("x")}, record{tag: tagClose, scid: 2, seq: 3}))
+	f.Add(seq(record{tag: tagOpen, scid: 2, seq: 0, name: "a"}, record{tag: tagData, scid: 2, seq: 1, payload: big}, record{tag: tagData, scid: 2, seq: 2, payload: big},
+		record{tag: tagData, scid: 2, seq: 3, payload: big}, record{tag: tagData, scid: 2, seq: 4, payload: big}, record{tag: tagData, scid: 2, seq: 5, payload: big},
+		record{tag: tagData, scid: 2, seq: 6, payload: big}, record{tag: tagData, scid: 2, seq: 7, payload: big}, record{tag: tagData, scid: 2, seq: 8, payload: big}))
+	f.Add(seq(record{tag: tagCredit, scid: 9, seq: 0, grant: 0xffffffff}, record{tag: tagCredit, scid: 9, seq: 0, grant: 1}))
+	f.Fuzz(func(t *testing.T, b []byte) { fuzzInbound(t, b, true) })
+}
+
+func fuzzInbound(t *testing.T, b []byte, credit bool) {
+	{
 		sa, _ := dilatetest.Pair()
-		d, err := New(context.Background(), testKey(), sa, Options{NoListen: true, Side: "bbbbbbbbbbbbbbbb", MaxSubchannelBuffer: 1 << 30})
+		d, err := New(context.Background(), testKey(), sa, Options{NoListen: true, Side: "bbbbbbbbbbbbbbbb", MaxSubchannelBuffer: 1 << 30, CreditWindow: creditInitial})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer d.Close()
 		d.mu.Lock()
-		d.role, d.nextID = Leader, 1
+		d.role, d.nextID, d.creditMode = Leader, 1, credit
 		d.mu.Unlock()
 		l, _ := d.Listen("a")
 		defer l.Close()
@@ -148,7 +178,10 @@ func FuzzInbound(f *testing.F) {
 			switch r.tag {
 			case tagAck:
 				d.out.ack(r.seq)
-			case tagOpen, tagData, tagClose:
+			case tagOpen, tagData, tagClose, tagCredit:
+				if r.tag == tagCredit && !credit {
+					continue // dispatch refuses it (TestCreditRecordOnlyInCreditMode)
+				}
 				if !d.in.handle(r) {
 					t.Fatal("handle reported a closed Dilation")
 				}
@@ -159,7 +192,12 @@ func FuzzInbound(f *testing.F) {
 			if s.id != id || id%2 == 1 {
 				t.Fatalf("subchannel table: id %d holds %d (Leader must not accept odd peer ids)", id, s.id)
 			}
+			s.mu.Lock()
+			if s.credit != credit || credit && (s.rlen > creditInitial || s.recvTotal > s.recvLimit) {
+				t.Fatalf("subchannel %d: credit=%v buffered %d received %d of %d", id, s.credit, s.rlen, s.recvTotal, s.recvLimit)
+			}
+			s.mu.Unlock()
 		}
 		d.mu.Unlock()
-	})
+	}
 }

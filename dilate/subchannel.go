@@ -183,11 +183,13 @@ func (s *Subchannel) Write(p []byte) (int, error) {
 	}
 	defer func() { <-s.wlock }()
 	s.mu.Lock()
-	closed, wclosed := s.localClosed, s.closeSent
+	closed, wclosed, cerr := s.localClosed, s.closeSent, s.cerr
 	s.mu.Unlock()
 	switch {
 	case closed:
 		return 0, s.opErr("write", net.ErrClosed)
+	case cerr != nil:
+		return 0, s.opErr("write", cerr)
 	case wclosed:
 		return 0, s.opErr("write", ErrWriteClosed)
 	}
