@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,7 +24,10 @@ const tunnelChunk = 8 << 20
 
 // BenchmarkTunnel compares, in one run, raw loopback TCP with the same
 // transfer through a wh-tunnel forward over the in-memory session, over
-// real Dilation direct on loopback, and over Dilation through a relay.
+// real Dilation direct on loopback (Python's "ged" mode, and the mode two
+// wh-tunnel processes negotiate), and over Dilation through a relay.
+// cpu-ms/MiB is the CPU time of the whole benchmark process (client, sink
+// and, for the tunnel cells, both tunnels and Dilations) per MiB moved.
 func BenchmarkTunnel(b *testing.B) {
 	sink := startSink(b)
 	b.Run("raw-tcp", func(b *testing.B) {
@@ -36,14 +40,31 @@ func BenchmarkTunnel(b *testing.B) {
 		benchTransfer(b, forwardTo(b, sa, sb, sink))
 	})
 	b.Run("tunnel-dilate-direct", func(b *testing.B) {
-		sa, sb := dilationPair(b, nil)
+		sa, sb := dilationPair(b, nil, nil)
 		benchTransfer(b, forwardTo(b, sa, sb, sink))
+	})
+	// What two wh-tunnel processes negotiate: dilate.ExtendedVersions'
+	// first mode (the "ged" cells are what fowl gets).
+	b.Run("tunnel-dilate-extended", func(b *testing.B) {
+		sa, sb := dilationPair(b, nil, dilate.ExtendedVersions())
+		addr := forwardTo(b, sa, sb, sink)
+		b.Logf("mode %s", sa.(*dilate.Dilation).Mode())
+		benchTransfer(b, addr)
 	})
 	b.Run("tunnel-dilate-relay", func(b *testing.B) {
 		r := relaytest.Start(b)
-		sa, sb := dilationPair(b, []string{r.Hint()})
+		sa, sb := dilationPair(b, []string{r.Hint()}, nil)
 		benchTransfer(b, forwardTo(b, sa, sb, sink))
 	})
+}
+
+// tunnelProcCPU is the user+system CPU time this process has used.
+func tunnelProcCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func benchTransfer(b *testing.B, addr string) {
@@ -54,7 +75,14 @@ func benchTransfer(b *testing.B, addr string) {
 	b.SetBytes(tunnelChunk)
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0, n := tunnelProcCPU(b), 0
+	defer func() {
+		// Everything in this process: client, sink, both tunnels and
+		// Dilations (raw-tcp: client and sink only).
+		b.ReportMetric(float64((tunnelProcCPU(b)-cpu0).Microseconds())/1e3/float64(n*(tunnelChunk>>20)), "cpu-ms/MiB")
+	}()
 	for b.Loop() {
+		n++
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			b.Fatal(err)
@@ -94,7 +122,7 @@ func startSink(b *testing.B) int {
 			go func() {
 				defer wg.Done()
 				defer c.Close()
-				n, _ := io.Copy(io.Discard, c)
+				n, _ := io.CopyBuffer(discard{}, struct{ io.Reader }{c}, make([]byte, 256<<10)) // 256 KiB reads
 				if n == tunnelChunk {
 					c.Write([]byte{1})
 				}
@@ -140,11 +168,11 @@ func forwardTo(b *testing.B, sa, sb tunnel.Session, sink int) string {
 
 // dilationPair is two real Dilations on loopback (L1 in memory). With
 // relays, neither listens, so the only path is the relay.
-func dilationPair(b *testing.B, relays []string) (tunnel.Session, tunnel.Session) {
+func dilationPair(b *testing.B, relays, peerVersions []string) (tunnel.Session, tunnel.Session) {
 	l1a, l1b := dilatetest.Pair()
 	key := sha256.Sum256([]byte("tunnel benchmark"))
 	opts := func(side string) dilate.Options {
-		return dilate.Options{ListenAddr: "127.0.0.1:0", Side: side, Relays: relays, NoListen: relays != nil}
+		return dilate.Options{ListenAddr: "127.0.0.1:0", Side: side, Relays: relays, NoListen: relays != nil, PeerVersions: peerVersions}
 	}
 	a, err := dilate.New(context.Background(), key[:], l1a, opts("aaaaaaaaaaaaaaaa"))
 	if err != nil {

@@ -49,7 +49,8 @@ type Options struct {
 	// per connection, with the bytes since the previous one (default
 	// 250 ms). Negative disables them.
 	BytesInterval time.Duration
-	// BufferSize is the copy buffer per direction (default 64 KiB).
+	// BufferSize is the copy buffer per direction (default
+	// DefaultBufferSize, four full Dilation records).
 	BufferSize int
 	// MaxConnections bounds concurrently forwarded connections, both
 	// directions together (default 1024). Beyond it, new local
@@ -66,6 +67,20 @@ type Options struct {
 	// our side of the subchannel at once, as fowl does.
 	PeerHalfClose func() bool
 }
+
+// RecordPayload is the largest write to a Dilation subchannel that still
+// travels as one DATA record in both of package dilate's modes: a record
+// holds 65510 payload bytes (65535-byte Noise message, 16-byte tag, 9-byte
+// header) and the yamux mode puts a 12-byte frame header in front of the
+// data. A 64 KiB write became a full record plus a 26- or 38-byte one
+// (sealed, framed and acknowledged on its own).
+const RecordPayload = 65510 - 12
+
+// DefaultBufferSize is Options.BufferSize by default: four full records
+// (about 256 KiB), so that one read from a local socket is one large write
+// to the subchannel that splits into full records, and one subchannel read
+// in "ged" mode may gather several records into one write to the socket.
+const DefaultBufferSize = 4 * RecordPayload
 
 // Errors.
 var (
@@ -189,7 +204,7 @@ func New(opts Options) (*Tunnel, error) {
 		opts.BytesInterval = 250 * time.Millisecond
 	}
 	if opts.BufferSize <= 0 {
-		opts.BufferSize = 64 << 10
+		opts.BufferSize = DefaultBufferSize
 	}
 	if opts.MaxConnections <= 0 {
 		opts.MaxConnections = 1024
@@ -831,19 +846,6 @@ func closeWrite(c net.Conn) error {
 	return c.Close()
 }
 
-// countWriter counts bytes written into two counters.
-type countWriter struct {
-	w    io.Writer
-	a, b *atomic.Int64
-}
-
-func (c countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.a.Add(int64(n))
-	c.b.Add(int64(n))
-	return n, err
-}
-
 // pump copies both ways with half-close: EOF from one side becomes
 // CloseWrite on the other. It returns "" if both directions ended with
 // EOF, else the first error.
@@ -856,13 +858,7 @@ func (t *Tunnel) pump(cs *connState, fs *fwdState, tcp, sc net.Conn) string {
 	halfClose := t.opts.PeerHalfClose == nil || t.opts.PeerHalfClose()
 	var peerClosed atomic.Bool // the peer's CLOSE ended the whole connection
 	copyDir := func(dst, src net.Conn, a, b *atomic.Int64, fromPeer bool) {
-		bp, _ := t.bufs.Get().(*[]byte)
-		if bp == nil {
-			buf := make([]byte, t.opts.BufferSize)
-			bp = &buf
-		}
-		_, err := io.CopyBuffer(countWriter{w: dst, a: a, b: b}, onlyReader{src}, *bp)
-		t.bufs.Put(bp)
+		err := t.copyCounted(dst, src, a, b)
 		if err == nil && fromPeer && !halfClose {
 			peerClosed.Store(true)
 			abort()
@@ -897,7 +893,46 @@ func cmpErr(e1, e2 error) error {
 	return e2
 }
 
-// onlyReader hides WriteTo so CopyBuffer uses our buffer and counter.
-type onlyReader struct{ r io.Reader }
-
-func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
+// copyCounted copies src to dst until EOF (nil) or an error, adding what
+// it wrote to a and b. It starts with a buffer of one record (at most
+// BufferSize) and takes a BufferSize one from the pool once a read fills
+// the small one: an interactive connection keeps 64 KiB per direction,
+// a bulk one gets large reads and writes (fewer syscalls, full records).
+func (t *Tunnel) copyCounted(dst io.Writer, src io.Reader, a, b *atomic.Int64) error {
+	small := make([]byte, min(RecordPayload, t.opts.BufferSize))
+	buf := small
+	var big *[]byte
+	defer func() {
+		if big != nil {
+			t.bufs.Put(big)
+		}
+	}()
+	for {
+		n, rerr := src.Read(buf)
+		if n > 0 {
+			w, werr := dst.Write(buf[:n])
+			a.Add(int64(w))
+			b.Add(int64(w))
+			if werr == nil && w != n {
+				werr = io.ErrShortWrite
+			}
+			if werr != nil {
+				return werr
+			}
+			if n == len(small) && big == nil && len(small) < t.opts.BufferSize {
+				big, _ = t.bufs.Get().(*[]byte)
+				if big == nil {
+					bb := make([]byte, t.opts.BufferSize)
+					big = &bb
+				}
+				buf = *big
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+}

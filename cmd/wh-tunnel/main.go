@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -106,6 +107,9 @@ Flags:
                          bytes-in, bytes-out, ..., peer-connection, closed)
   --qr                   also show the code as a QR code
   -v                     debug logs on stderr
+  --cpuprofile FILE      write a Go CPU profile of the session to FILE
+                         (for "go tool pprof"; written when the session
+                         ends normally, e.g. on Ctrl-C / SIGTERM)
   -h, --help             this help
 
 Examples:
@@ -151,6 +155,7 @@ type cliConfig struct {
 	peerConfig
 	json, qr, verify, verbose bool
 	readCode                  bool
+	cpuProfile                string
 }
 
 func parseArgs(args []string, getenv func(string) string) (*cliConfig, error) {
@@ -179,6 +184,7 @@ func parseArgs(args []string, getenv func(string) string) (*cliConfig, error) {
 	fs.BoolVar(&c.json, "json", false, "")
 	fs.BoolVar(&c.qr, "qr", false, "")
 	fs.BoolVar(&c.verbose, "v", false, "")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -230,6 +236,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		fmt.Fprintf(stderr, "wh-tunnel: %v\n(wh-tunnel --help for usage)\n", err)
 		return exitUsage
+	}
+	if cfg.cpuProfile != "" {
+		f, err := os.Create(cfg.cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "wh-tunnel: --cpuprofile: %v\n", err)
+			return exitUsage
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			fmt.Fprintf(stderr, "wh-tunnel: --cpuprofile: %v\n", err)
+			return exitFailure
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			if err := f.Close(); err != nil {
+				fmt.Fprintf(stderr, "wh-tunnel: --cpuprofile: %v\n", err)
+			}
+		}()
 	}
 	return runPeer(ctx, cfg, stdin, stdout, stderr)
 }

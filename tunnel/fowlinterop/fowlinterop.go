@@ -97,9 +97,20 @@ func Need(t testing.TB) *Env {
 	return &Env{Python: interop.Python, PythonPath: pp, Versions: strings.TrimSpace(string(out))}
 }
 
-// BuildWhTunnel builds cmd/wh-tunnel into a temporary directory.
+// BinEnvVar names a prebuilt wh-tunnel binary for BuildWhTunnel to return
+// instead of building one (for A/B runs of two builds).
+const BinEnvVar = "WH_TUNNEL_BIN"
+
+// BuildWhTunnel builds cmd/wh-tunnel into a temporary directory, or
+// returns the binary named by WH_TUNNEL_BIN.
 func BuildWhTunnel(t testing.TB) string {
 	t.Helper()
+	if bin := os.Getenv(BinEnvVar); bin != "" {
+		if _, err := os.Stat(bin); err != nil {
+			t.Fatalf("%s: %v", BinEnvVar, err)
+		}
+		return bin
+	}
 	bin := filepath.Join(t.TempDir(), "wh-tunnel")
 	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
 	if _, err := os.Stat(goBin); err != nil {
@@ -238,18 +249,55 @@ func (e *Env) StartFowld(t testing.TB, name, mb, transitHint string) *Proc {
 	return start(t, name, cmd)
 }
 
+// ProfileEnvVar names a directory: when set, StartWhTunnel runs wh-tunnel
+// with --cpuprofile DIR/NAME-PID.pprof and, when t ends, stops it with
+// SIGINT (not SIGKILL) so that the profile is written.
+const ProfileEnvVar = "WH_TUNNEL_CPUPROFILE"
+
 // StartWhTunnel starts wh-tunnel --json with loopback-only Dilation
 // listening and the given extra arguments (forwards, code); with
-// WH_FOWL_VERBOSE set, also -v.
+// WH_FOWL_VERBOSE set, also -v; with WH_TUNNEL_CPUPROFILE set, a CPU
+// profile (see ProfileEnvVar).
 func StartWhTunnel(t testing.TB, bin, name, mb, transitHint string, args ...string) *Proc {
 	t.Helper()
 	all := []string{"--json", "--relay-url", mb, "--transit-helper", transitHint, "--listen-addr", "127.0.0.1:0"}
 	if os.Getenv("WH_FOWL_VERBOSE") != "" {
 		all = append(all, "-v") // debug logs on stderr, shown when the test fails
 	}
+	dir := os.Getenv(ProfileEnvVar)
+	if dir != "" {
+		f, err := os.CreateTemp(dir, strings.ReplaceAll(name, "/", "_")+"-*.pprof")
+		if err != nil {
+			t.Fatalf("%s: %v", ProfileEnvVar, err)
+		}
+		f.Close()
+		all = append(all, "--cpuprofile", f.Name())
+	}
 	all = append(all, args...)
 	cmd := exec.Command(bin, all...)
-	return start(t, name, cmd)
+	p := start(t, name, cmd)
+	if dir != "" {
+		// Runs before start's SIGKILL cleanup (cleanups run last first).
+		t.Cleanup(func() { p.Stop(WaitTimeout) })
+	}
+	return p
+}
+
+// Stop asks the process to end (SIGINT) and waits up to timeout for it.
+// It reports whether the process has exited.
+func (p *Proc) Stop(timeout time.Duration) bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+	}
+	p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-p.done:
+		return true
+	case <-time.After(timeout):
+		return false
+	}
 }
 
 // Send writes one fowld command (a JSON line).
