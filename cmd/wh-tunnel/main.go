@@ -56,7 +56,13 @@ func (e *exitError) Unwrap() error { return e.err }
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr))
+	// The GC setting is the process's, so it is tuned here and not in run
+	// (which tests call in-process).
+	gctx, stopGC := context.WithCancel(ctx)
+	go tuneGC(gctx, os.Getenv)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	stopGC()
+	os.Exit(code)
 }
 
 const usageText = `wh-tunnel: forward TCP ports between two machines through a magic wormhole.
