@@ -21,3 +21,10 @@ func bestImpl() impl {
 	}
 	return implGeneric
 }
+
+// polyBlocksAVX512 runs Poly1305 over groups (>= 1) groups of 8 blocks
+// of msg in 8 lanes and leaves each lane's accumulator, times its power
+// of r, in out (see poly.go).
+//
+//go:noescape
+func polyBlocksAVX512(msg *byte, groups int, t *polyTable, out *[5][8]uint64)

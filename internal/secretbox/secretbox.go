@@ -2,8 +2,9 @@
 // the semantics of golang.org/x/crypto/nacl/secretbox, the record cipher
 // of magic-wormhole's Transit. On amd64 with AVX-512 the XSalsa20
 // keystream is computed 16 blocks at a time in assembly (one block per
-// 32-bit lane of a ZMM register); elsewhere it is x/crypto's salsa20
-// code. Poly1305 is x/crypto's.
+// 32-bit lane of a ZMM register) and Poly1305 8 blocks at a time
+// (26-bit limbs, one block per 64-bit lane); elsewhere, and for short
+// messages, both are x/crypto's code.
 //
 // Unlike x/crypto's package, Seal and Open may work in place: Seal's
 // ciphertext may exactly overlap the message (out = message[-Overhead:]
@@ -16,13 +17,12 @@ import (
 	"encoding/binary"
 	"unsafe"
 
-	"golang.org/x/crypto/poly1305" //nolint:staticcheck // x/crypto's maintained Poly1305 (the package is deprecated only as a public API)
 	"golang.org/x/crypto/salsa20/salsa"
 )
 
 // Overhead is the number of bytes Seal adds to a message (the Poly1305
 // tag).
-const Overhead = poly1305.TagSize
+const Overhead = 16
 
 // impl selects the keystream implementation. Tests run every one the CPU
 // supports, whichever Seal and Open pick.
@@ -72,7 +72,7 @@ func seal(im impl, out, message []byte, nonce *[24]byte, key *[32]byte) []byte {
 	subtle.XORBytes(ct[:n], message[:n], ks[32:32+n])
 	c.xor(im, ct[n:], message[n:], uint64(first/blockSize))
 	var tag [Overhead]byte
-	poly1305.Sum(&tag, ct, &polyKey)
+	polySum(im, &tag, ct, &polyKey)
 	copy(dst, tag[:])
 	return ret
 }
@@ -91,7 +91,7 @@ func open(im impl, out, box []byte, nonce *[24]byte, key *[32]byte) ([]byte, boo
 	first := c.firstKeystream(im, &ks)
 	polyKey := [32]byte(ks[:32])
 	tag := [Overhead]byte(box)
-	if !poly1305.Verify(&tag, ct, &polyKey) {
+	if !polyVerify(im, &tag, ct, &polyKey) {
 		return nil, false
 	}
 	ret, pt := sliceForAppend(out, len(ct))
