@@ -98,7 +98,7 @@ func streamBench(b *testing.B, w, r net.Conn) {
 // BenchmarkDilateThroughput compares one Dilation subchannel with a raw
 // loopback TCP connection in the same run (both carry 64 KiB writes).
 func BenchmarkDilateThroughput(b *testing.B) {
-	for _, mode := range []string{"ged", "yamux"} {
+	for _, mode := range dilateModes() {
 		b.Run("subchannel-"+mode, func(b *testing.B) {
 			f, l := dilatePair(b, withMode(mode))
 			ln, err := l.Listen("bench")
@@ -130,11 +130,39 @@ func BenchmarkDilateThroughput(b *testing.B) {
 	})
 }
 
-// withMode selects "ged" (Python's mode) or the Go-only "yamux" mode.
+// BenchmarkDilateCreditWindow is BenchmarkDilateThroughput's credit mode
+// with several Options.CreditWindow sizes (how the default was chosen).
+func BenchmarkDilateCreditWindow(b *testing.B) {
+	for _, w := range []int{256 << 10, 1 << 20, 2 << 20, 4 << 20, 8 << 20, 16 << 20} {
+		b.Run(strconv.Itoa(w>>10)+"KiB", func(b *testing.B) {
+			f, l := dilatePair(b, func(i int, o *dilate.Options) {
+				withMode("credit")(i, o)
+				o.CreditWindow = w
+			})
+			ln, err := l.Listen("bench")
+			if err != nil {
+				b.Fatal(err)
+			}
+			c1, c2 := openSub(b, f, l, ln, "bench")
+			defer c1.Close()
+			defer c2.Close()
+			streamBench(b, c1, c2)
+		})
+	}
+}
+
+// dilateModes are the Dilation modes the benchmarks compare.
+func dilateModes() []string { return []string{"ged", "yamux", "credit"} }
+
+// withMode selects "ged" (Python's mode), or a Go-only mode: "yamux"
+// (YamuxVersion) or "credit" (CreditVersion).
 func withMode(mode string) func(int, *dilate.Options) {
 	return func(_ int, o *dilate.Options) {
-		if mode == "yamux" {
+		switch mode {
+		case "yamux":
 			o.PeerVersions = dilate.ExtendedVersions()
+		case "credit":
+			o.PeerVersions = dilate.GoVersions()
 		}
 	}
 }
@@ -142,7 +170,7 @@ func withMode(mode string) func(int, *dilate.Options) {
 // BenchmarkDilateParallel100 moves data through 100 subchannels at once
 // (100 KiB per subchannel per op), in both directions.
 func BenchmarkDilateParallel100(b *testing.B) {
-	for _, mode := range []string{"ged", "yamux"} {
+	for _, mode := range dilateModes() {
 		b.Run(mode, func(b *testing.B) { benchParallel100(b, mode) })
 	}
 }
@@ -202,6 +230,12 @@ func benchParallel100(b *testing.B, mode string) {
 // reconnect signaling over in-memory mailbox, new listener, dial, Noise
 // handshake, KCM, retransmission. Reported as ms/recovery.
 func BenchmarkDilateReconnect(b *testing.B) {
+	for _, mode := range dilateModes() {
+		b.Run(mode, func(b *testing.B) { benchReconnect(b, mode) })
+	}
+}
+
+func benchReconnect(b *testing.B, mode string) {
 	port := func() int {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -217,6 +251,7 @@ func BenchmarkDilateReconnect(b *testing.B) {
 	}
 	defer px.Close()
 	f, l := dilatePair(b, func(i int, o *dilate.Options) {
+		withMode(mode)(i, o)
 		if i == 0 {
 			o.ListenAddr, o.AdvertiseAddrs = target, []string{px.Addr()}
 		} else {
@@ -257,7 +292,7 @@ func BenchmarkDilateReconnect(b *testing.B) {
 // BenchmarkDilateIdleSubchannel reports the heap held per open, idle
 // subchannel (both ends together).
 func BenchmarkDilateIdleSubchannel(b *testing.B) {
-	for _, mode := range []string{"ged", "yamux"} {
+	for _, mode := range dilateModes() {
 		b.Run(mode, func(b *testing.B) { benchIdle(b, mode) })
 	}
 }
@@ -307,7 +342,7 @@ func benchIdle(b *testing.B, mode string) {
 // once all are open, and reports the heap and goroutines held per open idle
 // subchannel (both ends together) and the time to open one.
 func BenchmarkDilate1000Subchannels(b *testing.B) {
-	for _, mode := range []string{"ged", "yamux"} {
+	for _, mode := range dilateModes() {
 		b.Run(mode, func(b *testing.B) { bench1000(b, mode) })
 	}
 }

@@ -48,7 +48,7 @@ const (
 	creditInitial = 256 << 10
 	// defaultCreditWindow is Options.CreditWindow's default (measured in
 	// docs/performance.md, "Dilation").
-	defaultCreditWindow = 1 << 20
+	defaultCreditWindow = 4 << 20
 	// maxCreditWindow keeps a grant within 32 bits and sane memory.
 	maxCreditWindow = 1 << 30
 	// maxSendCredit caps accumulated credit (a peer may grant without end).

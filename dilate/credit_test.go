@@ -317,8 +317,8 @@ func TestCreditClosedReceiverGrantsBack(t *testing.T) {
 	c1, c2 := subPair(t, p.a, p.b, "gone")
 	c2.Close()
 	c1.SetWriteDeadline(time.Now().Add(60 * time.Second))
-	n, err := io.Copy(c1, netx.NewPatternReader(91, 8*defaultCreditWindow))
-	if err != nil || n != 8*defaultCreditWindow {
+	n, err := io.Copy(c1, netx.NewPatternReader(91, 4*defaultCreditWindow))
+	if err != nil || n != 4*defaultCreditWindow {
 		t.Fatalf("writing to a closed peer: %d bytes, %v", n, err)
 	}
 	c1.Close()

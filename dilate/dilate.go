@@ -84,9 +84,11 @@ type Options struct {
 	NoCredit bool
 	// CreditWindow is, in CreditVersion mode, the receive window of each
 	// subchannel direction: how many received-but-unread bytes the peer
-	// may send before it must wait for us to Read (default 1 MiB; at least
-	// 256 KiB, the window every subchannel starts with by protocol, at most
-	// 1 GiB). It bounds the memory one subchannel can hold.
+	// may send before it must wait for us to Read. It bounds the memory
+	// one subchannel can hold. Default 4 MiB (YamuxVersion's largest
+	// window; smaller windows cost more CPU per byte, see
+	// docs/performance.md); at least 256 KiB (the credit every subchannel
+	// starts with by protocol), at most 1 GiB.
 	CreditWindow int
 
 	// Side is the Dilation side (16 hex digits); random when empty.

@@ -50,11 +50,11 @@ func pairOptsMode(t testing.TB, mode string) (Options, Options) {
 }
 
 // modes are the Dilation modes forModes runs.
-var modes = [...]string{"ged", "yamux", "credit"}
+func modes() []string { return []string{"ged", "yamux", "credit"} }
 
 // forModes runs f once per Dilation mode.
 func forModes(t *testing.T, f func(t *testing.T, mode string)) {
-	for _, m := range modes {
+	for _, m := range modes() {
 		t.Run(m, func(t *testing.T) { f(t, m) })
 	}
 }
