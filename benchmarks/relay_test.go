@@ -22,7 +22,7 @@ const relayChunk = 64 << 10
 
 // pump sends b.N chunks from w and reads them all from r; b.SetBytes
 // makes the result MB/s through the path.
-func pump(b *testing.B, w io.Writer, r io.Reader, serverCPU func() int64) {
+func pump(b *testing.B, w io.Writer, r io.Reader, serverPID int) {
 	b.Helper()
 	buf := make([]byte, relayChunk)
 	rbuf := make([]byte, relayChunk)
@@ -32,9 +32,12 @@ func pump(b *testing.B, w io.Writer, r io.Reader, serverCPU func() int64) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu0 := processCPU()
+	sched0 := schedOf(os.Getpid())
 	var scpu0 int64
-	if serverCPU != nil {
-		scpu0 = serverCPU()
+	var ssched0 sched
+	if serverPID != 0 {
+		scpu0 = pidCPU(serverPID)
+		ssched0 = schedOf(serverPID)
 	}
 	go func() {
 		for i := 0; i < b.N; i++ {
@@ -55,10 +58,50 @@ func pump(b *testing.B, w io.Writer, r io.Reader, serverCPU func() int64) {
 	// relay) per byte: unlike MB/s it does not depend on how busy the
 	// machine's other cores are. The Python relay's CPU is not included.
 	b.ReportMetric(float64(processCPU()-cpu0)/float64(total), "cpu-ns/B")
-	if serverCPU != nil {
+	// Time this process's threads spent runnable but waiting for a CPU
+	// (/proc/PID/task/*/schedstat), and context switches, per MB: how much
+	// the threads of the path competed for the 2 cores.
+	d := schedOf(os.Getpid()).sub(sched0)
+	b.ReportMetric(float64(d.waitNs)/float64(total), "rq-wait-ns/B")
+	b.ReportMetric(float64(d.switches)*1e6/float64(total), "cs/MB")
+	if serverPID != 0 {
 		// CPU time of the relay process per byte relayed.
-		b.ReportMetric(float64(serverCPU()-scpu0)/float64(total), "relay-cpu-ns/B")
+		b.ReportMetric(float64(pidCPU(serverPID)-scpu0)/float64(total), "relay-cpu-ns/B")
+		sd := schedOf(serverPID).sub(ssched0)
+		b.ReportMetric(float64(sd.waitNs)/float64(total), "relay-rq-wait-ns/B")
+		b.ReportMetric(float64(sd.switches)*1e6/float64(total), "relay-cs/MB")
 	}
+}
+
+// sched is the sum over a process's threads of the time spent waiting on
+// a run queue and of context switches (voluntary and not).
+type sched struct{ waitNs, switches int64 }
+
+func (a sched) sub(b sched) sched { return sched{a.waitNs - b.waitNs, a.switches - b.switches} }
+
+// schedOf reads /proc/PID/task/*/schedstat ("run_ns wait_ns slices") and
+// the threads' context-switch counts; zero where unreadable.
+func schedOf(pid int) sched {
+	var s sched
+	dir := "/proc/" + strconv.Itoa(pid) + "/task/"
+	tasks, _ := os.ReadDir(dir)
+	for _, t := range tasks {
+		if raw, err := os.ReadFile(dir + t.Name() + "/schedstat"); err == nil {
+			if f := strings.Fields(string(raw)); len(f) >= 2 {
+				w, _ := strconv.ParseInt(f[1], 10, 64)
+				s.waitNs += w
+			}
+		}
+		if raw, err := os.ReadFile(dir + t.Name() + "/status"); err == nil {
+			for _, line := range strings.Split(string(raw), "\n") {
+				if k, v, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(k, "ctxt_switches") {
+					n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+					s.switches += n
+				}
+			}
+		}
+	}
+	return s
 }
 
 // processCPU is this process's user+system CPU time in nanoseconds.
@@ -153,7 +196,7 @@ func relayPair(b *testing.B, addr string) (net.Conn, net.Conn) {
 // 64 KiB chunks on one TCP connection and reads with 64 KiB reads on the
 // other, in this process. See docs/performance.md.
 func BenchmarkRelayThroughput(b *testing.B) {
-	for _, p := range relayPaths {
+	for _, p := range relayPaths(b) {
 		b.Run(p.name, func(b *testing.B) {
 			a, c, cpu := p.pair(b)
 			pump(b, a, c, cpu)
@@ -163,38 +206,58 @@ func BenchmarkRelayThroughput(b *testing.B) {
 
 type relayPath struct {
 	name string
-	pair func(b *testing.B) (a, c net.Conn, serverCPU func() int64)
+	pair func(b *testing.B) (a, c net.Conn, serverPID int)
 }
 
-func noCPU(f func(b *testing.B) (net.Conn, net.Conn)) func(b *testing.B) (net.Conn, net.Conn, func() int64) {
-	return func(b *testing.B) (net.Conn, net.Conn, func() int64) {
+func noCPU(f func(b *testing.B) (net.Conn, net.Conn)) func(b *testing.B) (net.Conn, net.Conn, int) {
+	return func(b *testing.B) (net.Conn, net.Conn, int) {
 		a, c := f(b)
-		return a, c, nil
+		return a, c, 0
 	}
 }
 
-var relayPaths = []relayPath{
-	{"raw-loopback-tcp", noCPU(tcpPair)},
-	{"go-relay-process", func(b *testing.B) (net.Conn, net.Conn, func() int64) {
-		addr, pid := startRelayProcess(b)
-		a, c := relayPair(b, addr)
-		return a, c, func() int64 { return pidCPU(pid) }
-	}},
-	{"go-relay-inprocess", noCPU(func(b *testing.B) (net.Conn, net.Conn) { return relayPair(b, relaytest.Start(b).Addr()) })},
-	{"python-relay", noCPU(func(b *testing.B) (net.Conn, net.Conn) {
-		return relayPair(b, interop.StartPythonRelay(b).Addr())
-	})},
+// relayPaths are the paths measured. The relay server binary is built
+// once per call (not once per b.N round), when first needed.
+func relayPaths(b *testing.B) []relayPath {
+	parent := b
+	var bin string
+	relayBin := func(b *testing.B) string {
+		b.Helper()
+		if bin == "" {
+			bin = buildRelayServer(parent) // parent's TempDir outlives the sub-benchmarks
+		}
+		return bin
+	}
+	return []relayPath{
+		{"raw-loopback-tcp", noCPU(tcpPair)},
+		{"go-relay-process", func(b *testing.B) (net.Conn, net.Conn, int) {
+			addr, pid := startRelayProcess(b, relayBin(b))
+			a, c := relayPair(b, addr)
+			return a, c, pid
+		}},
+		{"go-relay-inprocess", noCPU(func(b *testing.B) (net.Conn, net.Conn) { return relayPair(b, relaytest.Start(b).Addr()) })},
+		{"python-relay", noCPU(func(b *testing.B) (net.Conn, net.Conn) {
+			return relayPair(b, interop.StartPythonRelay(b).Addr())
+		})},
+	}
 }
 
-// startRelayProcess builds benchmarks/cmd/relayserver and runs it as a
-// child process (like the Python relay, and like a deployed relay: its
-// goroutines do not share the benchmark process's Ps with the clients).
-func startRelayProcess(b *testing.B) (addr string, pid int) {
+// buildRelayServer builds benchmarks/cmd/relayserver into a temporary
+// directory that lives as long as b.
+func buildRelayServer(b *testing.B) string {
 	b.Helper()
 	bin := filepath.Join(b.TempDir(), "relayserver")
 	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/relayserver").CombinedOutput(); err != nil {
 		b.Fatalf("build relayserver: %v\n%s", err, out)
 	}
+	return bin
+}
+
+// startRelayProcess runs bin (benchmarks/cmd/relayserver) as a child
+// process (like the Python relay, and like a deployed relay: its
+// goroutines do not share the benchmark process's Ps with the clients).
+func startRelayProcess(b *testing.B, bin string) (addr string, pid int) {
+	b.Helper()
 	cmd := exec.Command(bin)
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
@@ -238,7 +301,7 @@ func pidCPU(pid int) int64 {
 // other direction at the same time) over raw loopback TCP and through our
 // relay (separate process); bytes counted are one direction's.
 func BenchmarkRelayBothDirections(b *testing.B) {
-	for _, p := range relayPaths[:2] {
+	for _, p := range relayPaths(b)[:2] {
 		b.Run(p.name, func(b *testing.B) {
 			a, c, cpu := p.pair(b)
 			go source(c)

@@ -93,6 +93,18 @@ type Options struct {
 	PairTimeout time.Duration
 	// BufferSize is the copy buffer per direction (default 64 KiB).
 	BufferSize int
+	// NotSentLowat is TCP_NOTSENT_LOWAT (Linux) on every accepted TCP
+	// connection: the relay hands the kernel at most this many bytes
+	// beyond what TCP has already sent to the peer, and waits for the
+	// socket to drain below it before splicing more. It does not limit
+	// the data in flight (the TCP window), only the relay's queue of
+	// unsent bytes per connection, which otherwise grows to the send
+	// buffer (net.ipv4.tcp_wmem, up to 4 MiB by default). Then TCP
+	// transmits a relayed chunk while the relay's thread runs rather than
+	// later from the receiver's ACK processing. 0 means
+	// DefaultNotSentLowat; negative leaves the system default. See
+	// docs/performance.md ("Transit relay") for the measurements.
+	NotSentLowat int
 	// Now replaces time.Now (tests).
 	Now func() time.Time
 }
@@ -102,6 +114,7 @@ const (
 	DefaultMaxConns         = 10000
 	DefaultHandshakeTimeout = 60 * time.Second
 	DefaultBufferSize       = 64 << 10
+	DefaultNotSentLowat     = 128 << 10
 )
 
 // Stats are the server's usage counters.
@@ -152,6 +165,9 @@ func New(o Options) *Server {
 	}
 	if o.BufferSize <= 0 {
 		o.BufferSize = DefaultBufferSize
+	}
+	if o.NotSentLowat == 0 {
+		o.NotSentLowat = DefaultNotSentLowat
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -241,6 +257,11 @@ func (s *Server) Serve(l net.Listener) error {
 		backoff = 0
 		if tc, ok := nc.(*net.TCPConn); ok {
 			_ = tc.SetKeepAlive(true)
+			if s.o.NotSentLowat > 0 {
+				if err := setNotSentLowat(tc, s.o.NotSentLowat); err != nil {
+					s.log.Debug("relay: TCP_NOTSENT_LOWAT", "err", err)
+				}
+			}
 		}
 		c := s.newConn(nc, func() { nc.Close() }, false)
 		if c == nil {
