@@ -172,6 +172,7 @@ type Tunnel struct {
 	session Session // set by Run before any goroutine starts
 	active  atomic.Int64
 	bufs    sync.Pool // *[]byte of BufferSize
+	small   sync.Pool // *[]byte of min(RecordPayload, BufferSize)
 	nextID  atomic.Int64
 
 	mu       sync.Mutex
@@ -894,15 +895,24 @@ func cmpErr(e1, e2 error) error {
 }
 
 // copyCounted copies src to dst until EOF (nil) or an error, adding what
-// it wrote to a and b. It starts with a buffer of one record (at most
-// BufferSize) and takes a BufferSize one from the pool once a read fills
-// the small one: an interactive connection keeps 64 KiB per direction,
-// a bulk one gets large reads and writes (fewer syscalls, full records).
+// it wrote to a and b. It starts with a pooled buffer of one record (at
+// most BufferSize) and swaps it for a pooled BufferSize one once a read
+// fills it: an interactive connection holds 64 KiB per direction, a bulk
+// one 256 KiB and gets large reads and writes (fewer syscalls, full
+// records).
 func (t *Tunnel) copyCounted(dst io.Writer, src io.Reader, a, b *atomic.Int64) error {
-	small := make([]byte, min(RecordPayload, t.opts.BufferSize))
+	sp, _ := t.small.Get().(*[]byte)
+	if sp == nil {
+		sb := make([]byte, min(RecordPayload, t.opts.BufferSize))
+		sp = &sb
+	}
+	small := *sp
 	buf := small
 	var big *[]byte
 	defer func() {
+		if sp != nil {
+			t.small.Put(sp)
+		}
 		if big != nil {
 			t.bufs.Put(big)
 		}
@@ -926,6 +936,8 @@ func (t *Tunnel) copyCounted(dst io.Writer, src io.Reader, a, b *atomic.Int64) e
 					big = &bb
 				}
 				buf = *big
+				t.small.Put(sp) // a bulk connection holds one buffer
+				sp = nil
 			}
 		}
 		if rerr == io.EOF {
