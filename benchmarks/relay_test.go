@@ -258,7 +258,9 @@ func buildRelayServer(b *testing.B) string {
 // goroutines do not share the benchmark process's Ps with the clients).
 func startRelayProcess(b *testing.B, bin string) (addr string, pid int) {
 	b.Helper()
-	cmd := exec.Command(bin)
+	// WH_RELAYSERVER_FLAGS (e.g. "-notsent-lowat -1") is for A/B runs
+	// of relay options.
+	cmd := exec.Command(bin, strings.Fields(os.Getenv("WH_RELAYSERVER_FLAGS"))...)
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {

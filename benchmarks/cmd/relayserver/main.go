@@ -3,7 +3,7 @@
 // Debian's Python relay (also a separate process) and raw loopback TCP. It
 // prints "READY host:port" and serves until its stdin is closed.
 //
-//	relayserver -listen 127.0.0.1:0
+//	relayserver -listen 127.0.0.1:0 [-notsent-lowat N]
 package main
 
 import (
@@ -30,6 +30,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs := flag.NewFlagSet("relayserver", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:0", "TCP address to listen on")
+	lowat := fs.Int("notsent-lowat", 0, "relay.Options.NotSentLowat (0: the relay's default, negative: the system's)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -43,7 +44,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintln(stderr, "relayserver:", err)
 		return 1
 	}
-	srv := relay.New(relay.Options{})
+	srv := relay.New(relay.Options{NotSentLowat: *lowat})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "READY %s\n", ln.Addr())
