@@ -31,14 +31,13 @@ func tuneGC(ctx context.Context, getenv func(string) string) {
 		return
 	}
 	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	if metrics.Read(sample); sample[0].Value.Kind() != metrics.KindUint64 {
+		return // no live-heap metric: leave the default alone
+	}
 	cur := 0
 	set := func() {
 		metrics.Read(sample)
-		var live uint64
-		if sample[0].Value.Kind() == metrics.KindUint64 {
-			live = sample[0].Value.Uint64()
-		}
-		pct := gcPercent(live)
+		pct := gcPercent(sample[0].Value.Uint64())
 		if pct != cur && (pct*10 < cur*9 || pct*9 > cur*10) { // changed by > ~10%
 			debug.SetGCPercent(pct)
 			cur = pct
