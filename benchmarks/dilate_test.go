@@ -5,8 +5,10 @@ import (
 	"crypto/sha256"
 	"io"
 	"net"
+	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -78,7 +80,7 @@ func streamBench(b *testing.B, w, r net.Conn) {
 		done <- err
 	}()
 	b.SetBytes(dilateChunk)
-	cpu0 := processCPU()
+	cpu0, rw0 := processCPU(), procRWSyscalls()
 	b.ResetTimer()
 	for range b.N {
 		if _, err := w.Write(buf); err != nil {
@@ -93,6 +95,37 @@ func streamBench(b *testing.B, w, r net.Conn) {
 	// MB/s, this hardly depends on what else runs on the shared machine
 	// (processCPU is in relay_test.go).
 	b.ReportMetric(float64(processCPU()-cpu0)/float64(int64(b.N)*dilateChunk), "cpu-ns/B")
+	if rw0 >= 0 {
+		// read+write system calls (both ends) per MiB moved: how well
+		// the writers batch.
+		b.ReportMetric(float64(procRWSyscalls()-rw0)/(float64(b.N)*dilateChunk/(1<<20)), "rwcalls/MiB")
+	}
+}
+
+// procRWSyscalls is the process's read+write system call count from
+// /proc/self/io (syscr + syscw), or -1 where that does not exist.
+func procRWSyscalls() int64 {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return -1
+	}
+	var n int64
+	found := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ": ")
+		if ok && (k == "syscr" || k == "syscw") {
+			x, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return -1
+			}
+			n += x
+			found++
+		}
+	}
+	if found != 2 {
+		return -1
+	}
+	return n
 }
 
 // BenchmarkDilateThroughput compares one Dilation subchannel with a raw
