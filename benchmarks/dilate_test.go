@@ -227,7 +227,11 @@ func benchParallel100(b *testing.B, mode string) {
 		}
 	}()
 	b.SetBytes(subs * per)
+	cpu0 := processCPU()
 	b.ResetTimer()
+	defer func() {
+		b.ReportMetric(float64(processCPU()-cpu0)/float64(int64(b.N)*subs*per), "cpu-ns/B")
+	}()
 	for range b.N {
 		var wg sync.WaitGroup
 		errs := make(chan error, 2*subs)
