@@ -5,6 +5,7 @@ package secretbox
 import "golang.org/x/sys/cpu"
 
 //go:generate python3 gen.py
+//go:generate python3 gen_avx2.py
 
 // xorBlocks16AVX512 XORs chunks*1024 bytes of in with the Salsa20
 // keystream for state (16 blocks per chunk) into out. The low counter
@@ -13,11 +14,32 @@ import "golang.org/x/sys/cpu"
 //go:noescape
 func xorBlocks16AVX512(out, in *byte, chunks int, state *[16]uint32)
 
+// xorBlocks8AVX2 is the same with 8 blocks (512 bytes) per chunk.
+//
+//go:noescape
+func xorBlocks8AVX2(out, in *byte, chunks int, state *[16]uint32)
+
+// supportedImpls are the implementations this CPU (and OS) can run,
+// fastest first (tests run them all).
+func supportedImpls() []impl {
+	var out []impl
+	if cpu.X86.HasAVX512F {
+		out = append(out, implAVX512)
+	}
+	if cpu.X86.HasAVX2 {
+		out = append(out, implAVX2)
+	}
+	return append(out, implGeneric)
+}
+
 // bestImpl is the fastest keystream implementation this CPU (and OS)
 // supports.
 func bestImpl() impl {
-	if cpu.X86.HasAVX512F {
+	switch {
+	case cpu.X86.HasAVX512F:
 		return implAVX512
+	case cpu.X86.HasAVX2:
+		return implAVX2
 	}
 	return implGeneric
 }

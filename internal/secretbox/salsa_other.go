@@ -4,6 +4,12 @@ package secretbox
 
 func bestImpl() impl { return implGeneric }
 
+func supportedImpls() []impl { return []impl{implGeneric} }
+
+func xorBlocks8AVX2(out, in *byte, chunks int, state *[16]uint32) {
+	panic("secretbox: AVX2 code on a build without it")
+}
+
 func xorBlocks16AVX512(out, in *byte, chunks int, state *[16]uint32) {
 	panic("secretbox: AVX-512 code on a build without it")
 }

@@ -31,6 +31,7 @@ type impl uint8
 const (
 	implGeneric impl = iota // x/crypto's salsa20 (SSE2 assembly on amd64)
 	implAVX512              // 16 blocks per step, salsa_amd64.s
+	implAVX2                // 8 blocks per step, salsa_avx2_amd64.s
 )
 
 // Seal appends an encrypted and authenticated copy of message to out,
@@ -128,8 +129,11 @@ func (c *cipher) init(nonce *[24]byte, key *[32]byte) {
 // (generic) or one chunk (AVX-512), and returns how many bytes it wrote.
 func (c *cipher) firstKeystream(im impl, ks *[chunkSize]byte) int {
 	n := blockSize
-	if im == implAVX512 {
+	switch im {
+	case implAVX512:
 		n = chunkSize
+	case implAVX2:
+		n = chunkSize / 2
 	}
 	c.xor(im, ks[:n], ks[:n], 0) // ks is zero
 	return n
@@ -141,11 +145,14 @@ func (c *cipher) xor(im impl, out, in []byte, ctr uint64) {
 	if len(in) == 0 {
 		return
 	}
-	if im == implAVX512 {
-		c.xorAVX512(out, in, ctr)
-		return
+	switch im {
+	case implAVX512:
+		c.xorWide(out, in, ctr, 16)
+	case implAVX2:
+		c.xorWide(out, in, ctr, 8)
+	default:
+		xorGeneric(c.key, c.nonce, out, in, ctr)
 	}
-	xorGeneric(c.key, c.nonce, out, in, ctr)
 }
 
 // xorGeneric takes the key by value: x/crypto's salsa.XORKeyStream lets
@@ -168,27 +175,39 @@ func (c *cipher) state(ctr uint64) [16]uint32 {
 	}
 }
 
-func (c *cipher) xorAVX512(out, in []byte, ctr uint64) {
+// kernel runs the assembly that does lanes (16: AVX-512, 8: AVX2) blocks
+// per chunk. (A direct call: a func value would let the buffers escape.)
+func kernel(lanes int, out, in *byte, chunks int, state *[16]uint32) {
+	if lanes == 16 {
+		xorBlocks16AVX512(out, in, chunks, state)
+	} else {
+		xorBlocks8AVX2(out, in, chunks, state)
+	}
+}
+
+// xorWide XORs with the keystream through kernel, lanes blocks per chunk.
+func (c *cipher) xorWide(out, in []byte, ctr uint64, lanes int) {
 	_ = out[len(in)-1]
+	chunk := lanes * blockSize
 	for len(in) > 0 {
 		// The assembly adds lane numbers to the counter's low word only:
 		// a chunk that would carry into the high word goes to the
 		// generic code.
-		room := (1<<32 - uint64(uint32(ctr))) / 16 // chunks before the low word wraps
+		room := (1<<32 - uint64(uint32(ctr))) / uint64(lanes) // chunks before the low word wraps
 		var n int
 		switch {
 		case room == 0:
-			n = min(len(in), chunkSize)
+			n = min(len(in), chunk)
 			xorGeneric(c.key, c.nonce, out[:n], in[:n], ctr)
-		case len(in) >= chunkSize:
-			chunks := min(uint64(len(in)/chunkSize), room)
+		case len(in) >= chunk:
+			chunks := min(uint64(len(in)/chunk), room)
 			st := c.state(ctr)
-			xorBlocks16AVX512(&out[0], &in[0], int(chunks), &st)
-			n = int(chunks) * chunkSize
+			kernel(lanes, &out[0], &in[0], int(chunks), &st)
+			n = int(chunks) * chunk
 		default:
 			var ks [chunkSize]byte
 			st := c.state(ctr)
-			xorBlocks16AVX512(&ks[0], &ks[0], 1, &st)
+			kernel(lanes, &ks[0], &ks[0], 1, &st)
 			n = subtle.XORBytes(out, in, ks[:len(in)])
 		}
 		ctr += uint64(n+blockSize-1) / blockSize

@@ -13,13 +13,7 @@ import (
 
 // impls are the implementations this machine can run; the generic one is
 // always there, so the fallback path is tested everywhere.
-func impls() []impl {
-	out := []impl{implGeneric}
-	if bestImpl() != implGeneric {
-		out = append(out, bestImpl())
-	}
-	return out
-}
+func impls() []impl { return supportedImpls() }
 
 func (im impl) String() string {
 	switch im {
@@ -27,6 +21,8 @@ func (im impl) String() string {
 		return "generic"
 	case implAVX512:
 		return "avx512"
+	case implAVX2:
+		return "avx2"
 	}
 	return fmt.Sprintf("impl(%d)", uint8(im))
 }
