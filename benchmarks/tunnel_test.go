@@ -43,10 +43,10 @@ func BenchmarkTunnel(b *testing.B) {
 		sa, sb := dilationPair(b, nil, nil)
 		benchTransfer(b, forwardTo(b, sa, sb, sink))
 	})
-	// What two wh-tunnel processes negotiate: dilate.ExtendedVersions'
-	// first mode (the "ged" cells are what fowl gets).
+	// What two wh-tunnel processes negotiate: dilate.GoVersions' first
+	// mode (the "ged" cells are what fowl gets).
 	b.Run("tunnel-dilate-extended", func(b *testing.B) {
-		sa, sb := dilationPair(b, nil, dilate.ExtendedVersions())
+		sa, sb := dilationPair(b, nil, dilate.GoVersions())
 		addr := forwardTo(b, sa, sb, sink)
 		b.Logf("mode %s", sa.(*dilate.Dilation).Mode())
 		benchTransfer(b, addr)

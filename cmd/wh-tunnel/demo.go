@@ -23,7 +23,7 @@ import (
 // demoResult is what a demo run measured.
 type demoResult struct {
 	code, mailbox, relay, path string
-	mode                       string // Dilation mode agreed: "wormhole-go-yamux-1" or "ged"
+	mode                       string // Dilation mode agreed: "wormhole-go-credit-1" between two wh-tunnels, "ged" with fowl
 	setup                      time.Duration
 	down, up                   time.Duration // GET (peer->us) and POST (us->peer)
 	bytes                      int64

@@ -98,10 +98,11 @@ func open(ctx context.Context, cfg peerConfig) (*session, error) {
 		AppID:         cfg.appID,
 		RendezvousURL: cfg.relayURL,
 		AppVersions:   map[string]any{"fowl": map[string]any{"features": []any{fowlFeature}}},
-		// ExtendedVersions ranks our flow-controlled mode (yamux over the
-		// durable stream: an unread forward never stalls the others) before
-		// "ged"; fowl and Python peers share only "ged" and get that.
-		Dilation: &wormhole.DilationVersion{CanDilate: dilate.ExtendedVersions(), Abilities: abilities()},
+		// GoVersions ranks our flow-controlled modes (per-subchannel credit,
+		// then yamux over the durable stream: an unread forward never
+		// stalls the others) before "ged"; fowl and Python peers share only
+		// "ged" and get that.
+		Dilation: &wormhole.DilationVersion{CanDilate: dilate.GoVersions(), Abilities: abilities()},
 		Logger:   cfg.log,
 	})
 	if err != nil {
@@ -176,7 +177,7 @@ func open(ctx context.Context, cfg peerConfig) (*session, error) {
 		Forwards: cfg.forwards, Logger: cfg.log, OnEvent: cfg.emit,
 		// Only our flow-controlled mode implies a wh-tunnel peer; fowl and
 		// other "ged" peers cannot half-close (see tunnel.Options).
-		PeerHalfClose: func() bool { return dl.Mode() == dilate.YamuxVersion },
+		PeerHalfClose: dl.FlowControlled,
 	})
 	if err != nil {
 		return fail(exitUsage, err)
