@@ -3,13 +3,15 @@
 // of magic-wormhole's Transit. On amd64 with AVX-512 the XSalsa20
 // keystream is computed 16 blocks at a time in assembly (one block per
 // 32-bit lane of a ZMM register) and Poly1305 8 blocks at a time
-// (26-bit limbs, one block per 64-bit lane); elsewhere, and for short
-// messages, both are x/crypto's code.
+// (26-bit limbs, one block per 64-bit lane); with AVX2 only, the
+// keystream 8 blocks at a time. The implementation is chosen at run time
+// (golang.org/x/sys/cpu). Elsewhere (other CPUs, other GOARCH, the
+// purego build tag) and for short messages, both are x/crypto's code.
 //
-// Unlike x/crypto's package, Seal and Open may work in place: Seal's
-// ciphertext may exactly overlap the message (out = message[-Overhead:]
-// [:0] of one buffer) and Open's plaintext may exactly overlap the box
-// after its tag (out = box[Overhead:][:0]). Any other overlap panics.
+// Unlike x/crypto's package, Seal and Open may work in place: with
+// message = buf[Overhead:], Seal(buf[:0], message, ...) writes the box
+// over buf; Open(box[Overhead:Overhead], box, ...) writes the plaintext
+// over the ciphertext. Any other overlap of input and output panics.
 package secretbox
 
 import (
@@ -50,9 +52,9 @@ func Open(out, box []byte, nonce *[24]byte, key *[32]byte) ([]byte, bool) {
 	return open(bestImpl(), out, box, nonce, key)
 }
 
-// smallMessage: below this many bytes the AVX-512 path would compute
-// mostly unused keystream (16 blocks at a time); the generic code is as
-// fast.
+// smallMessage: below this many bytes the vector paths would compute
+// mostly unused keystream (8 or 16 blocks at a time); the generic code is
+// as fast.
 const smallMessage = 256
 
 func seal(im impl, out, message []byte, nonce *[24]byte, key *[32]byte) []byte {
