@@ -193,7 +193,7 @@ func withMode(mode string) func(int, *dilate.Options) {
 	return func(_ int, o *dilate.Options) {
 		switch mode {
 		case "yamux":
-			o.PeerVersions = dilate.ExtendedVersions()
+			o.PeerVersions, o.NoCredit = dilate.GoVersions(), true
 		case "credit":
 			o.PeerVersions = dilate.GoVersions()
 		}

@@ -6,8 +6,8 @@ import (
 	"os"
 )
 
-// CreditVersion is a Go-only Dilation mode, ranked first in
-// ExtendedVersions(): "ged"'s records and durable L4 queue, plus
+// CreditVersion is a Go-only Dilation mode, ranked first in GoVersions()
+// and ExtendedVersions(): "ged"'s records and durable L4 queue, plus
 // per-subchannel credit-based flow control, so that a subchannel nobody
 // reads stalls only itself (as in YamuxVersion mode) while bulk data keeps
 // ged's cost per byte (no second framing layer).

@@ -323,3 +323,37 @@ func TestCreditClosedReceiverGrantsBack(t *testing.T) {
 	}
 	c1.Close()
 }
+
+// TestCreditBlockedWriteUnblocks: a Write blocked on credit returns an
+// error wrapping net.ErrClosed when its subchannel is closed, and when the
+// Dilation is closed.
+func TestCreditBlockedWriteUnblocks(t *testing.T) {
+	for _, what := range []string{"subchannel", "dilation"} {
+		t.Run(what, func(t *testing.T) {
+			oa, ob := pairOptsMode(t, "credit")
+			oa.CreditWindow, ob.CreditWindow = creditInitial, creditInitial
+			p := newPair(t, oa, ob)
+			c1, c2 := subPair(t, p.a, p.b, "blocked")
+			errc := make(chan error, 1)
+			go func() {
+				_, err := c1.Write(make([]byte, 2*creditInitial))
+				errc <- err
+			}()
+			waitBlockedOnCredit(t, c1, c2, creditInitial)
+			if what == "subchannel" {
+				c1.Close()
+			} else {
+				p.a.Close()
+			}
+			select {
+			case err := <-errc:
+				if !errors.Is(err, net.ErrClosed) {
+					t.Fatalf("blocked Write: %v, want net.ErrClosed", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("Write still blocked")
+			}
+			c2.Close()
+		})
+	}
+}

@@ -76,8 +76,7 @@ type Options struct {
 	// (the name predates CreditVersion; it means "ged only"). Otherwise
 	// the best of CreditVersion, YamuxVersion, "ged" that PeerVersions has
 	// is asked for, and used when the peer's please asks for the same (so
-	// advertise GoVersions, or ExtendedVersions for YamuxVersion, to use
-	// them); different asks give "ged".
+	// advertise GoVersions to use them); different asks give "ged".
 	NoYamux bool
 	// NoCredit leaves CreditVersion out of our ranking, so that a Go peer
 	// gets YamuxVersion (kept for comparison and as a fallback).

@@ -145,8 +145,10 @@ func TestModeNegotiation(t *testing.T) {
 		{"b-ged-only", nil, func(o *Options) { o.NoYamux = true }, Version, false},
 		{"a-sees-python-peer", func(o *Options) { o.PeerVersions = []string{"ged"} }, nil, Version, false},
 		{"extended-versions", func(o *Options) { o.PeerVersions = ExtendedVersions() },
-			func(o *Options) { o.PeerVersions = ExtendedVersions() }, YamuxVersion, true},
-		{"one-sees-extended", func(o *Options) { o.PeerVersions = ExtendedVersions() }, nil, Version, false},
+			func(o *Options) { o.PeerVersions = ExtendedVersions() }, CreditVersion, true},
+		{"older-go-peers", func(o *Options) { o.PeerVersions = []string{YamuxVersion, Version} },
+			func(o *Options) { o.PeerVersions = []string{YamuxVersion, Version} }, YamuxVersion, true},
+		{"one-sees-older-list", func(o *Options) { o.PeerVersions = []string{YamuxVersion, Version} }, nil, Version, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			oa, ob := pairOptsMode(t, "credit")

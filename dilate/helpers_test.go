@@ -32,14 +32,15 @@ func testLogger(t testing.TB) *slog.Logger {
 func pairOpts(t testing.TB) (Options, Options) { return pairOptsMode(t, "ged") }
 
 // pairOptsMode is pairOpts in mode "ged", "yamux" (YamuxVersion: both
-// sides offer ExtendedVersions()) or "credit" (CreditVersion: both offer
-// GoVersions()).
+// sides offer GoVersions() and set NoCredit) or "credit" (CreditVersion:
+// both offer GoVersions()).
 func pairOptsMode(t testing.TB, mode string) (Options, Options) {
 	a := Options{Logger: testLogger(t), ListenAddr: "127.0.0.1:0", Side: "aaaaaaaaaaaaaaaa"}
 	b := Options{Logger: testLogger(t), ListenAddr: "127.0.0.1:0", Side: "bbbbbbbbbbbbbbbb"}
 	switch mode {
 	case "yamux":
-		a.PeerVersions, b.PeerVersions = ExtendedVersions(), ExtendedVersions()
+		a.PeerVersions, b.PeerVersions = GoVersions(), GoVersions()
+		a.NoCredit, b.NoCredit = true, true
 	case "credit":
 		a.PeerVersions, b.PeerVersions = GoVersions(), GoVersions()
 	case "ged":

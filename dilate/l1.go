@@ -28,15 +28,11 @@ func Versions() []string { return []string{Version} }
 
 // ExtendedVersions is the "can-dilate" list for Go applications that want
 // a flow-controlled mode with Go peers (and "ged" with everyone else):
-// [YamuxVersion, "ged"]. A mode is used only when both sides' please
-// records ask for it.
-//
-// CreditVersion is not in this list yet: cmd/wh-tunnel advertises it and
-// recognises a half-closing peer by Mode() == YamuxVersion, so ranking
-// CreditVersion first here must land together with wh-tunnel's switch to
-// FlowControlled(). Until then, applications that want it advertise
-// GoVersions().
-func ExtendedVersions() []string { return []string{YamuxVersion, Version} }
+// [CreditVersion, YamuxVersion, "ged"], best first, the same as
+// GoVersions. A mode is used only when both sides' please records ask for
+// it. Callers that relied on "a Go peer means YamuxVersion" should test
+// (*Dilation).FlowControlled instead.
+func ExtendedVersions() []string { return GoVersions() }
 
 // GoVersions is the "can-dilate" list with every mode this package speaks,
 // best first: [CreditVersion, YamuxVersion, "ged"]. Python and fowl peers

@@ -234,14 +234,14 @@ func TestSharedVersion(t *testing.T) {
 	if f := VersionFields(false); !reflect.DeepEqual(f["can-dilate"], []string{"ged"}) {
 		t.Fatalf("can-dilate %v", f["can-dilate"])
 	}
-	if f := VersionFields(true); !reflect.DeepEqual(f["can-dilate"], []string{YamuxVersion, "ged"}) {
+	if f := VersionFields(true); !reflect.DeepEqual(f["can-dilate"], []string{CreditVersion, YamuxVersion, "ged"}) {
 		t.Fatalf("extended can-dilate %v", f["can-dilate"])
 	}
 	if v, ok := SharedVersion(GoVersions(), GoVersions()); !ok || v != CreditVersion {
 		t.Fatalf("two Go peers share %q", v)
 	}
-	if v, ok := SharedVersion(GoVersions(), ExtendedVersions()); !ok || v != YamuxVersion {
-		t.Fatalf("with a peer advertising ExtendedVersions: %q", v)
+	if v, ok := SharedVersion(GoVersions(), []string{YamuxVersion, Version}); !ok || v != YamuxVersion {
+		t.Fatalf("with an older Go peer: %q", v)
 	}
 	if v, ok := SharedVersion(GoVersions(), Versions()); !ok || v != Version {
 		t.Fatalf("with a Python peer: %q", v)

@@ -13,8 +13,8 @@ import (
 	"github.com/libp2p/go-yamux/v4"
 )
 
-// YamuxVersion is a Go-only Dilation mode, ranked before Version in
-// ExtendedVersions(): the durable L4 stream carries a single internal subchannel
+// YamuxVersion is a Go-only Dilation mode, ranked after CreditVersion and
+// before Version in GoVersions() (Options.NoCredit picks it): the durable L4 stream carries a single internal subchannel
 // that runs yamux, and every application subchannel is a yamux stream with
 // its own flow-control window. A subchannel nobody reads then stalls only
 // itself, never the others (in "ged" mode it pauses the whole connection,

@@ -439,8 +439,10 @@ func run(t *testing.T, e *env, c cell) {
 	w, err := wormhole.New(ctx, wormhole.Options{
 		AppID:         appID,
 		RendezvousURL: e.mailbox,
-		Dilation:      &wormhole.DilationVersion{CanDilate: dilate.Versions(), Abilities: abilities()},
-		Logger:        logger,
+		// Every mode we speak, as a Go application would advertise it:
+		// Python shares only "ged", which must be what is used.
+		Dilation: &wormhole.DilationVersion{CanDilate: dilate.GoVersions(), Abilities: abilities()},
+		Logger:   logger,
 	})
 	if err != nil {
 		fail("wormhole.New: %v", err)
@@ -616,6 +618,9 @@ func run(t *testing.T, e *env, c cell) {
 		}
 	}
 	res.Seconds = time.Since(start).Seconds()
+	if m := dl.Mode(); m != dilate.Version || dl.FlowControlled() {
+		fail("mode with Python: %q (flow-controlled %v), want %q", m, dl.FlowControlled(), dilate.Version)
+	}
 	res.Subchannels = n
 	res.MBps = float64(int64(n)*size) / 1e6 / res.Seconds
 
