@@ -316,7 +316,7 @@ func TestNetnsChild(t *testing.T) {
 		}
 		if at != "" && at != slot.kind {
 			slot.start(at)
-			t.Logf("namespace: %s on port 4001", slot.relay.name)
+			t.Logf("namespace: %s now listens on wormhole-william's relay address", slot.relay.name)
 		}
 	}
 
