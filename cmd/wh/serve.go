@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync"
 
@@ -32,6 +33,9 @@ Options:
   --disallow-list            refuse to list allocated nameplates
   --hashcash-bits N          require a hashcash stamp with N bits before bind
   --hashcash-resource R      hashcash resource string (default "wormhole")
+  --relay-usage-log FILE     append one JSON line per finished relay connection
+                             (started, total_time, waiting_time, total_bytes,
+                             mood), like the Python relay's --log-fd
   -v, --verbose              log connections to stderr
 `
 
@@ -48,6 +52,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	disallowList := fs.Bool("disallow-list", false, "")
 	hcBits := fs.Int("hashcash-bits", 0, "")
 	hcResource := fs.String("hashcash-resource", "wormhole", "")
+	relayUsage := fs.String("relay-usage-log", "", "")
 	var verbose bool
 	fs.BoolVar(&verbose, "verbose", false, "")
 	fs.BoolVar(&verbose, "v", false, "")
@@ -138,10 +143,28 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stdout, "Mailbox server: %s\n", mailboxURL)
 	}
 	if *relayAddr != "" {
-		rs := relay.New(relay.Options{Logger: logger.With("service", "relay")})
+		ropts := relay.Options{Logger: logger.With("service", "relay")}
+		var usageFile *os.File
+		if *relayUsage != "" {
+			f, err := os.OpenFile(*relayUsage, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+			if err != nil {
+				cleanup()
+				fmt.Fprintf(stderr, "wh serve: relay usage log: %v\n", err)
+				return exitFailed
+			}
+			usageFile, ropts.UsageLog = f, f
+		}
+		rs := relay.New(ropts)
+		closeRelay := func() error {
+			err := rs.Close()
+			if usageFile != nil {
+				err = errors.Join(err, usageFile.Close())
+			}
+			return err
+		}
 		l, err := net.Listen("tcp", *relayAddr)
 		if err != nil {
-			rs.Close()
+			closeRelay()
 			cleanup()
 			fmt.Fprintf(stderr, "wh serve: relay: %v\n", err)
 			return exitFailed
@@ -149,7 +172,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		services = append(services, service{
 			name:  "relay",
 			serve: func() error { return rs.Serve(l) },
-			close: rs.Close,
+			close: closeRelay,
 		})
 		relayURL = relayHint(l.Addr().String())
 		fmt.Fprintf(stdout, "Transit relay:  %s\n", relayURL)
