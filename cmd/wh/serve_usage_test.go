@@ -43,7 +43,7 @@ func TestServeRelayUsageLog(t *testing.T) {
 		}
 	}
 	up := bytes.Repeat([]byte("0123456789"), 100) // 1000 bytes a -> b
-	down := []byte("thanks")                       // 6 bytes b -> a
+	down := []byte("thanks")                      // 6 bytes b -> a
 	if _, err := a.Write(up); err != nil {
 		t.Fatal(err)
 	}
