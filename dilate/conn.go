@@ -155,12 +155,17 @@ func (c *conn) writeLoop(cursor uint32) {
 			}
 		}
 		recs, cursor = c.d.out.next(recs[:0], cursor, writeBatch)
+		var werr error
 		for i, r := range recs {
-			if err := write(r); err != nil {
-				c.fail(err)
-				return
+			if werr == nil {
+				werr = write(r)
 			}
 			recs[i] = nil
+		}
+		c.d.out.release(len(recs))
+		if werr != nil {
+			c.fail(werr)
+			return
 		}
 		if len(ctrl) > 0 || ackDue || len(recs) > 0 {
 			continue

@@ -23,6 +23,65 @@ type outbound struct {
 	limit   int
 	space   chan struct{} // closed (and replaced) when bytes go down
 	conn    *conn         // current connection, nil when none
+
+	// Full-size DATA records (recBufSize) are recycled once acked. A
+	// writer seals records outside mu, so while any writer holds some
+	// (busy > 0) acked buffers wait in retired.
+	bufs    sync.Pool
+	busy    int
+	retired [][]byte
+}
+
+// recBufSize is the capacity of a recycled DATA record: header plus the
+// largest payload one Noise message carries.
+const recBufSize = dataHeader + maxDataPayload
+
+// dataRecord encodes a DATA record, in a recycled buffer when the payload
+// is large.
+func (o *outbound) dataRecord(scid, seq uint32, payload []byte) []byte {
+	var b []byte
+	if len(payload) >= maxDataPayload/4 && len(payload) <= maxDataPayload {
+		if p, ok := o.bufs.Get().(*[]byte); ok {
+			b = (*p)[:0]
+		} else {
+			b = make([]byte, 0, recBufSize)
+		}
+	} else {
+		b = make([]byte, 0, dataHeader+len(payload))
+	}
+	return appendRecord(b, record{tag: tagData, scid: scid, seq: seq, payload: payload})
+}
+
+// recycleLocked returns an acked record's buffer; o.mu must be held.
+func (o *outbound) recycleLocked(b []byte) {
+	if cap(b) != recBufSize || b[0] != tagData {
+		return
+	}
+	if o.busy > 0 {
+		o.retired = append(o.retired, b)
+		return
+	}
+	b = b[:0]
+	o.bufs.Put(&b)
+}
+
+// release ends a writer's use of the records next returned (when it
+// returned any).
+func (o *outbound) release(n int) {
+	if n == 0 {
+		return
+	}
+	o.mu.Lock()
+	o.busy--
+	if o.busy == 0 {
+		for i, b := range o.retired {
+			b = b[:0]
+			o.bufs.Put(&b)
+			o.retired[i] = nil
+		}
+		o.retired = o.retired[:0]
+	}
+	o.mu.Unlock()
 }
 
 func newOutbound(limit int) *outbound {
@@ -91,6 +150,7 @@ func (o *outbound) ack(n uint32) {
 		if r.data[0] == tagData {
 			o.bytes -= len(r.data) - dataHeader
 			freed = true
+			o.recycleLocked(r.data)
 		}
 		o.queue[o.head] = outRec{}
 		o.head++
@@ -131,10 +191,17 @@ func (o *outbound) detach(c *conn) {
 }
 
 // next appends to dst the queued records from seq cursor on, up to about
-// maxBytes, and returns them with the new cursor.
+// maxBytes, and returns them with the new cursor. When dst grew, the
+// caller must call release(len) once it no longer uses them.
 func (o *outbound) next(dst [][]byte, cursor uint32, maxBytes int) ([][]byte, uint32) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	n0 := len(dst)
+	defer func() {
+		if len(dst) > n0 {
+			o.busy++
+		}
+	}()
 	live := o.queue[o.head:]
 	if len(live) == 0 {
 		return dst, o.nextSeq

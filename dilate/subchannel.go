@@ -208,8 +208,7 @@ func (s *Subchannel) Write(p []byte) (int, error) {
 		}
 		chunk := p[:size]
 		err := s.d.out.send(true, len(chunk), w, func(seq uint32) []byte {
-			b := make([]byte, 0, dataHeader+len(chunk))
-			return appendRecord(b, record{tag: tagData, scid: s.id, seq: seq, payload: chunk})
+			return s.d.out.dataRecord(s.id, seq, chunk)
 		})
 		if err != nil {
 			if s.credit {
