@@ -114,7 +114,7 @@ const (
 	DefaultMaxConns         = 10000
 	DefaultHandshakeTimeout = 60 * time.Second
 	DefaultBufferSize       = 64 << 10
-	DefaultNotSentLowat     = 128 << 10
+	DefaultNotSentLowat     = 512 << 10
 )
 
 // Stats are the server's usage counters.
