@@ -91,11 +91,15 @@ func TestCreditWritesWhileDisconnected(t *testing.T) {
 	p, px := proxiedMode(t, false, "credit", nil)
 	c1, c2 := subPair(t, p.a, p.b, "offline")
 	// Let the window top-up arrive before going offline.
-	for range 2000 {
-		if sc, _, _, _ := creditState(c1); sc == defaultCreditWindow {
+	for i := 0; ; i++ {
+		sc, _, _, _ := creditState(c1)
+		if sc == defaultCreditWindow {
 			break
 		}
-		time.Sleep(2 * time.Millisecond)
+		if i == 6000 {
+			t.Fatalf("send credit %d, the top-up to %d never arrived", sc, defaultCreditWindow)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	p.sa.Hold()
 	p.sb.Hold()
