@@ -30,11 +30,15 @@ import (
 
 func soakLong() bool { return os.Getenv("WH_LONG") == "1" }
 
-func soakSize() (size int64, minCuts int) {
+// soakSize is the bytes moved each way, the number of cuts that must
+// happen during the transfer, and how many cuts the cutter aims at (one
+// per total/steps bytes received; reconnecting takes time, so fewer
+// happen when the transfer is fast).
+func soakSize() (size int64, minCuts int, steps int64) {
 	if soakLong() {
-		return 1 << 30, 50
+		return 1 << 30, 50, 100
 	}
-	return 32 << 20, 5
+	return 32 << 20, 5, 20
 }
 
 // soakMode is a Dilation mode two Go peers agree on, and the options that
@@ -139,7 +143,7 @@ func TestForwardSoakThroughCuts(t *testing.T) {
 }
 
 func testForwardSoak(t *testing.T, m soakMode) {
-	size, minCuts := soakSize()
+	size, minCuts, steps := soakSize()
 	safety := 10 * time.Minute // safety net only
 	if soakLong() {
 		safety = time.Hour
@@ -244,7 +248,7 @@ func testForwardSoak(t *testing.T, m soakMode) {
 		}
 	}()
 	cuts := soakCut(px, lk, func() int64 { return upload.n.Load() + download.n.Load() },
-		2*size, 2*int64(minCuts), 200*time.Millisecond, done)
+		2*size, steps, 200*time.Millisecond, done)
 	if err := <-upErr; err != nil {
 		t.Fatalf("client upload: application saw %v", err)
 	}

@@ -1,7 +1,7 @@
 // Package soak holds long-running durability tests of package dilate that use
 // only its exported API: bulk transfers through one subchannel while a proxy
 // cuts the L2 connection again and again (issue 5's acceptance points). At
-// the default size they are CI-sized (32 MiB each way, at least 5 cuts);
+// the default size they are CI-sized (64 MiB each way, at least 5 cuts);
 // with WH_LONG=1 they move 1 GiB each way with at least 50 cuts.
 package soak
 
@@ -24,13 +24,18 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func longRun() bool { return os.Getenv("WH_LONG") == "1" }
 
-// soakSize is the bytes moved each way and the number of cuts that must
-// happen during the transfer.
-func soakSize() (size int64, minCuts int) {
+// soakSize is the bytes moved each way, the number of cuts that must
+// happen during the transfer, and how many cuts the cutter aims at (one
+// per total/steps bytes received; reconnecting takes time, so fewer
+// happen when the transfer is fast).
+func soakSize() (size int64, minCuts int, steps int64) {
 	if longRun() {
-		return 1 << 30, 50
+		return 1 << 30, 50, 100
 	}
-	return 32 << 20, 5
+	// 64 MiB: in "ged" mode each offline window lets the writers queue
+	// up to MaxUnacked (8 MiB) each way, delivered at once on reconnect,
+	// which leaves fewer cuts per MiB than the other modes.
+	return 64 << 20, 5, 20
 }
 
 // mode is a Dilation mode two Go peers can agree on, with the options that

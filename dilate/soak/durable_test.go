@@ -128,7 +128,7 @@ func (s *setup) checkMode(t *testing.T, m mode) {
 func TestOfflineWritesThroughCuts(t *testing.T) {
 	for _, m := range modes() {
 		t.Run(m.name, func(t *testing.T) {
-			size, minCuts := soakSize()
+			size, minCuts, steps := soakSize()
 			s := newDirect(t, m)
 			c1, c2 := s.subchannel(t)
 			s.checkMode(t, m)
@@ -151,6 +151,10 @@ func TestOfflineWritesThroughCuts(t *testing.T) {
 						time.Sleep(5 * time.Millisecond)
 					}
 					time.Sleep(50 * time.Millisecond) // acks, credit and window updates reach the writers
+					if sent(dirs) >= 2*size {         // nothing left to write offline
+						gate.Unlock()
+						return 0
+					}
 				}
 				unlock := func() {
 					if drained {
@@ -182,7 +186,7 @@ func TestOfflineWritesThroughCuts(t *testing.T) {
 				return n
 			}
 			c := &cutter{
-				lk: s.lk, total: 2 * size, steps: 2 * int64(minCuts), interval: 200 * time.Millisecond,
+				lk: s.lk, total: 2 * size, steps: steps, interval: 200 * time.Millisecond,
 				progress: func() int64 { return received(dirs) },
 			}
 			cuts := c.runWith(done, cut)
@@ -210,14 +214,14 @@ func TestOfflineWritesThroughCuts(t *testing.T) {
 func TestRelayThroughCuts(t *testing.T) {
 	for _, m := range modes() {
 		t.Run(m.name, func(t *testing.T) {
-			size, minCuts := soakSize()
+			size, minCuts, steps := soakSize()
 			s := newRelayed(t, m)
 			c1, c2 := s.subchannel(t)
 			s.checkMode(t, m)
 			start := time.Now()
 			dirs, done := transfer(c1, c2, size, nil)
 			c := &cutter{
-				lk: s.lk, total: 2 * size, steps: 2 * int64(minCuts), interval: 200 * time.Millisecond,
+				lk: s.lk, total: 2 * size, steps: steps, interval: 200 * time.Millisecond,
 				progress: func() int64 { return received(dirs) },
 			}
 			cuts := c.runWith(done, s.px.Cut)
