@@ -198,8 +198,8 @@ func relayPair(b *testing.B, addr string) (net.Conn, net.Conn) {
 func BenchmarkRelayThroughput(b *testing.B) {
 	for _, p := range relayPaths(b) {
 		b.Run(p.name, func(b *testing.B) {
-			a, c, cpu := p.pair(b)
-			pump(b, a, c, cpu)
+			a, c, pid := p.pair(b)
+			pump(b, a, c, pid)
 		})
 	}
 }
@@ -305,10 +305,10 @@ func pidCPU(pid int) int64 {
 func BenchmarkRelayBothDirections(b *testing.B) {
 	for _, p := range relayPaths(b)[:2] {
 		b.Run(p.name, func(b *testing.B) {
-			a, c, cpu := p.pair(b)
+			a, c, pid := p.pair(b)
 			go source(c)
 			go sink(a)
-			pump(b, a, c, cpu)
+			pump(b, a, c, pid)
 		})
 	}
 }
