@@ -6,6 +6,7 @@
 package soak
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -59,16 +60,12 @@ type link struct {
 	mu   sync.Mutex
 	peer [2]dilate.PeerState
 	gen  [2]int
-	errs [2]int // Status events with a non-nil Err (connections lost)
 }
 
 func (l *link) onStatus(i int) func(dilate.Status) {
 	return func(s dilate.Status) {
 		l.mu.Lock()
 		l.peer[i], l.gen[i] = s.Peer, s.Generation
-		if s.Err != nil {
-			l.errs[i]++
-		}
 		l.mu.Unlock()
 	}
 }
@@ -195,7 +192,7 @@ func transfer(c1, c2 net.Conn, size int64, gate *sync.RWMutex) (dirs [2]*directi
 				if cw, ok := pr[0].(interface{ CloseWrite() error }); ok {
 					d.sendErr = cw.CloseWrite()
 				} else {
-					d.sendErr = io.ErrUnexpectedEOF // cannot half-close: reported below
+					d.sendErr = fmt.Errorf("%T cannot half-close", pr[0])
 					pr[0].Close()
 				}
 			}
