@@ -7,15 +7,14 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/wormhole-go/wormhole/dilate"
 	"github.com/wormhole-go/wormhole/dilate/dilatetest"
+	"github.com/wormhole-go/wormhole/dilate/soak"
 	"github.com/wormhole-go/wormhole/netx"
 	"github.com/wormhole-go/wormhole/tunnel"
 )
@@ -28,103 +27,8 @@ import (
 // (CI) size it moves 32 MiB each way with at least 5 cuts; WH_LONG=1 moves
 // 1 GiB each way with at least 50 cuts (docs/soak.md records such runs).
 
-func soakLong() bool { return os.Getenv("WH_LONG") == "1" }
-
-// soakSize is the bytes moved each way, the number of cuts that must
-// happen during the transfer, and how many cuts the cutter aims at (one
-// per total/steps bytes received; reconnecting takes time, so fewer
-// happen when the transfer is fast).
-func soakSize() (size int64, minCuts int, steps int64) {
-	if soakLong() {
-		return 1 << 30, 50, 100
-	}
-	return 32 << 20, 5, 20
-}
-
-// soakMode is a Dilation mode two Go peers agree on, and the options that
-// select it.
-type soakMode struct {
-	name  string
-	want  string
-	tweak func(*dilate.Options)
-}
-
-func soakModes() []soakMode {
-	return []soakMode{
-		{"ged", dilate.Version, func(*dilate.Options) {}},
-		{"credit", dilate.CreditVersion, func(o *dilate.Options) { o.PeerVersions = dilate.GoVersions() }},
-		{"yamux", dilate.YamuxVersion, func(o *dilate.Options) { o.PeerVersions, o.NoCredit = dilate.GoVersions(), true }},
-	}
-}
-
-// soakLink follows both sides' Dilation status.
-type soakLink struct {
-	mu   sync.Mutex
-	peer [2]dilate.PeerState
-	gen  [2]int
-}
-
-func (l *soakLink) onStatus(i int) func(dilate.Status) {
-	return func(s dilate.Status) {
-		l.mu.Lock()
-		l.peer[i], l.gen[i] = s.Peer, s.Generation
-		l.mu.Unlock()
-	}
-}
-
-// up reports whether both sides have a selected connection, and the
-// highest generation either reports.
-func (l *soakLink) up() (gen int, ok bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return max(l.gen[0], l.gen[1]), l.peer[0] == dilate.PeerConnected && l.peer[1] == dilate.PeerConnected
-}
-
-// soakCut cuts px's connections until done is closed and returns how many
-// cuts counted. A cut counts only if it closed a connection, and the next
-// one waits until both sides report a connection of a newer generation and
-// more bytes arrived, so every counted cut severs a live, selected L2
-// connection mid-transfer. Between those conditions it cuts every
-// interval, or sooner once total/steps more bytes arrived (so the number of
-// cuts does not depend on the machine's speed).
-func soakCut(px *netx.Proxy, lk *soakLink, progress func() int64, total, steps int64, interval time.Duration, done <-chan struct{}) int {
-	cuts, lastGen, last, lastCut := 0, -1, int64(0), time.Now()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for i := 0; i < 100_000_000; i++ { // bound: ~6 days of ticks
-		select {
-		case <-done:
-			return cuts
-		case <-tick.C:
-		}
-		p := progress()
-		gen, up := lk.up()
-		if !up || gen <= lastGen || p <= last || p >= total {
-			continue
-		}
-		if time.Since(lastCut) < interval && p-last < total/steps {
-			continue
-		}
-		if px.Cut() > 0 {
-			cuts++
-			lastGen = gen
-		}
-		last, lastCut = p, time.Now()
-	}
-	return cuts
-}
-
-// soakCounter hashes and counts bytes, with an atomic count readable while
-// the transfer runs.
-type soakCounter struct {
-	h *netx.HashWriter
-	n atomic.Int64
-}
-
-func (c *soakCounter) Write(p []byte) (int, error) {
-	c.n.Add(int64(len(p)))
-	return c.h.Write(p)
-}
+// soakSize: 32 MiB each way in CI, 1 GiB with WH_LONG=1 (soak.Size).
+func soakSize() (size int64, minCuts int, steps int64) { return soak.Size(32 << 20) }
 
 // TestForwardSoakThroughCuts: the service behind the -R side reads exactly
 // size bytes (the upload), meanwhile streams size bytes of its own (the
@@ -137,15 +41,15 @@ func (c *soakCounter) Write(p []byte) (int, error) {
 // on the mode under test, and at least minCuts cuts severed a live
 // connection during the transfer.
 func TestForwardSoakThroughCuts(t *testing.T) {
-	for _, m := range soakModes() {
-		t.Run(m.name, func(t *testing.T) { testForwardSoak(t, m) })
+	for _, m := range soak.Modes() {
+		t.Run(m.Name, func(t *testing.T) { testForwardSoak(t, m) })
 	}
 }
 
-func testForwardSoak(t *testing.T, m soakMode) {
+func testForwardSoak(t *testing.T, m soak.Mode) {
 	size, minCuts, steps := soakSize()
 	safety := 10 * time.Minute // safety net only
-	if soakLong() {
+	if soak.Long() {
 		safety = time.Hour
 	}
 
@@ -157,13 +61,13 @@ func testForwardSoak(t *testing.T, m soakMode) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { px.Close() })
-	lk := &soakLink{}
-	oa := dilate.Options{NoListen: true, Side: "aaaaaaaaaaaaaaaa", OnStatus: lk.onStatus(0)}
-	ob := dilate.Options{ListenAddr: target, AdvertiseAddrs: []string{px.Addr()}, Side: "bbbbbbbbbbbbbbbb", OnStatus: lk.onStatus(1)}
-	m.tweak(&oa)
-	m.tweak(&ob)
+	lk := &soak.Link{}
+	oa := dilate.Options{NoListen: true, Side: "aaaaaaaaaaaaaaaa", OnStatus: lk.OnStatus(0)}
+	ob := dilate.Options{ListenAddr: target, AdvertiseAddrs: []string{px.Addr()}, Side: "bbbbbbbbbbbbbbbb", OnStatus: lk.OnStatus(1)}
+	m.Tweak(&oa)
+	m.Tweak(&ob)
 	sa, sb := dilatetest.Pair()
-	key := sha256.Sum256([]byte("tunnel soak key " + m.name))
+	key := sha256.Sum256([]byte("tunnel soak key " + m.Name))
 	da, err := dilate.New(context.Background(), key[:], sa, oa)
 	if err != nil {
 		t.Fatal(err)
@@ -177,7 +81,7 @@ func testForwardSoak(t *testing.T, m soakMode) {
 
 	// The service.
 	var accepted atomic.Int64
-	upload := &soakCounter{h: netx.NewHashWriter()}
+	upload := soak.NewCounter()
 	svcErr := make(chan error, 1)
 	port := startServer(t, func(c net.Conn) {
 		if accepted.Add(1) != 1 {
@@ -192,7 +96,7 @@ func testForwardSoak(t *testing.T, m soakMode) {
 		_, werr := io.CopyBuffer(c, netx.NewPatternReader(2, size), make([]byte, 256<<10))
 		rerr := <-rd
 		if werr == nil && rerr == nil {
-			sum := upload.h.Sum()
+			sum := upload.H.Sum()
 			_, werr = c.Write(sum[:])
 		}
 		svcErr <- errors.Join(werr, rerr)
@@ -210,8 +114,8 @@ func testForwardSoak(t *testing.T, m soakMode) {
 	if _, err := pb.t.WaitReady(tctx(t), "soak"); err != nil {
 		t.Fatal(err)
 	}
-	if ma, mb := da.Mode(), db.Mode(); ma != m.want || mb != m.want {
-		t.Fatalf("agreed modes %q / %q, want %q", ma, mb, m.want)
+	if ma, mb := da.Mode(), db.Mode(); ma != m.Want || mb != m.Want {
+		t.Fatalf("agreed modes %q / %q, want %q", ma, mb, m.Want)
 	}
 
 	// The client.
@@ -227,7 +131,7 @@ func testForwardSoak(t *testing.T, m soakMode) {
 		_, err := io.CopyBuffer(c, netx.NewPatternReader(1, size), make([]byte, 256<<10))
 		upErr <- err
 	}()
-	download := &soakCounter{h: netx.NewHashWriter()}
+	download := soak.NewCounter()
 	var tail [32]byte
 	var downErr error
 	var extra int
@@ -247,8 +151,11 @@ func testForwardSoak(t *testing.T, m soakMode) {
 			downErr = fmt.Errorf("after the upload's hash: %d more bytes, %v", n, err)
 		}
 	}()
-	cuts := soakCut(px, lk, func() int64 { return upload.n.Load() + download.n.Load() },
-		2*size, steps, 200*time.Millisecond, done)
+	cutter := &soak.Cutter{
+		Link: lk, Total: 2 * size, Steps: steps, Interval: 200 * time.Millisecond,
+		Progress: func() int64 { return upload.N.Load() + download.N.Load() },
+	}
+	cuts := cutter.Run(done, px.Cut)
 	if err := <-upErr; err != nil {
 		t.Fatalf("client upload: application saw %v", err)
 	}
@@ -264,13 +171,13 @@ func testForwardSoak(t *testing.T, m soakMode) {
 	case <-time.After(time.Minute): // safety net: it answered already
 		t.Fatal("service never finished")
 	}
-	if n := download.h.N; n != size || extra != 0 {
+	if n := download.H.N; n != size || extra != 0 {
 		t.Fatalf("download: %d bytes (+%d after the hash), want %d", n, extra, size)
 	}
-	if download.h.Sum() != netx.PatternSum(2, size) {
+	if download.H.Sum() != netx.PatternSum(2, size) {
 		t.Fatalf("download: SHA-256 mismatch over %d bytes (lost, duplicated or reordered)", size)
 	}
-	if n := upload.h.N; n != size {
+	if n := upload.H.N; n != size {
 		t.Fatalf("upload: service received %d bytes, want %d", n, size)
 	}
 	if tail != netx.PatternSum(1, size) {
@@ -311,9 +218,9 @@ func testForwardSoak(t *testing.T, m soakMode) {
 	if in, out := sum(pb, tunnel.EvBytesIn), sum(pb, tunnel.EvBytesOut); in != size+32 || out != size {
 		t.Fatalf("-R side counted %d bytes in, %d out; want %d and %d", in, out, size+32, size)
 	}
-	gen, _ := lk.up()
+	gen, _ := lk.Up()
 	t.Logf("%s: %d MiB each way through the forward in %v, length and SHA-256 equal both ways, no application error; %d cuts, generation %d, proxy accepted %d",
-		m.name, size>>20, elapsed.Round(time.Millisecond), cuts, gen, px.Accepted())
+		m.Name, size>>20, elapsed.Round(time.Millisecond), cuts, gen, px.Accepted())
 	if cuts < minCuts {
 		t.Fatalf("only %d cuts during the transfer, want >= %d", cuts, minCuts)
 	}

@@ -20,13 +20,13 @@ import (
 type setup struct {
 	a, b *dilate.Dilation
 	px   *netx.Proxy
-	lk   *link
+	lk   *Link
 }
 
 // newDirect: b listens on a fixed loopback port and advertises only the
 // proxy in front of it; a does not listen, so every L2 connection is a
 // dials b through the proxy.
-func newDirect(t *testing.T, m mode) *setup {
+func newDirect(t *testing.T, m Mode) *setup {
 	target := "127.0.0.1:" + strconv.Itoa(interop.FreePort(t))
 	oa := dilate.Options{NoListen: true}
 	ob := dilate.Options{ListenAddr: target}
@@ -37,7 +37,7 @@ func newDirect(t *testing.T, m mode) *setup {
 
 // newRelayed: neither side listens; both reach each other only through our
 // relay, with the proxy in front of the relay.
-func newRelayed(t *testing.T, m mode) *setup {
+func newRelayed(t *testing.T, m Mode) *setup {
 	r := relaytest.Start(t)
 	oa := dilate.Options{NoListen: true, RelayDelay: time.Millisecond}
 	ob := dilate.Options{NoListen: true, RelayDelay: time.Millisecond}
@@ -47,7 +47,7 @@ func newRelayed(t *testing.T, m mode) *setup {
 	})
 }
 
-func newSetup(t *testing.T, m mode, target string, oa, ob *dilate.Options, withProxy func(*netx.Proxy)) *setup {
+func newSetup(t *testing.T, m Mode, target string, oa, ob *dilate.Options, withProxy func(*netx.Proxy)) *setup {
 	t.Helper()
 	px := &netx.Proxy{Target: target}
 	if err := px.Start(); err != nil {
@@ -55,11 +55,11 @@ func newSetup(t *testing.T, m mode, target string, oa, ob *dilate.Options, withP
 	}
 	t.Cleanup(func() { px.Close() })
 	withProxy(px)
-	lk := &link{}
+	lk := &Link{}
 	oa.Side, ob.Side = "aaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbb"
-	oa.OnStatus, ob.OnStatus = lk.onStatus(0), lk.onStatus(1)
-	m.tweak(oa)
-	m.tweak(ob)
+	oa.OnStatus, ob.OnStatus = lk.OnStatus(0), lk.OnStatus(1)
+	m.Tweak(oa)
+	m.Tweak(ob)
 	sa, sb := dilatetest.Pair()
 	key := sha256.Sum256([]byte("dilate soak key " + t.Name()))
 	a, err := dilate.New(context.Background(), key[:], sa, *oa)
@@ -110,10 +110,10 @@ func (s *setup) subchannel(t *testing.T) (net.Conn, net.Conn) {
 	return c1, r.c
 }
 
-func (s *setup) checkMode(t *testing.T, m mode) {
+func (s *setup) checkMode(t *testing.T, m Mode) {
 	t.Helper()
-	if ma, mb := s.a.Mode(), s.b.Mode(); ma != m.want || mb != m.want {
-		t.Fatalf("agreed modes %q / %q, want %q", ma, mb, m.want)
+	if ma, mb := s.a.Mode(), s.b.Mode(); ma != m.Want || mb != m.Want {
+		t.Fatalf("agreed modes %q / %q, want %q", ma, mb, m.Want)
 	}
 }
 
@@ -126,8 +126,8 @@ func (s *setup) checkMode(t *testing.T, m mode) {
 // minCuts cuts sever a live connection, and the applications' writes
 // returned while no connection existed.
 func TestOfflineWritesThroughCuts(t *testing.T) {
-	for _, m := range modes() {
-		t.Run(m.name, func(t *testing.T) {
+	for _, m := range Modes() {
+		t.Run(m.Name, func(t *testing.T) {
 			size, minCuts, steps := soakSize()
 			s := newDirect(t, m)
 			c1, c2 := s.subchannel(t)
@@ -170,33 +170,33 @@ func TestOfflineWritesThroughCuts(t *testing.T) {
 					return 0
 				}
 				windows++
-				for i := 0; i < 400 && !s.lk.down(); i++ { // both sides saw the loss
+				for i := 0; i < 400 && !s.lk.Down(); i++ { // both sides saw the loss
 					time.Sleep(5 * time.Millisecond)
 				}
-				if !s.lk.down() {
+				if !s.lk.Down() {
 					return n
 				}
 				before := sent(dirs)
 				unlock()
 				time.Sleep(window)
-				if d := sent(dirs) - before; d > 0 && s.lk.down() {
+				if d := sent(dirs) - before; d > 0 && s.lk.Down() {
 					offline += d
 					offlineWindows++
 				}
 				return n
 			}
-			c := &cutter{
-				lk: s.lk, total: 2 * size, steps: steps, interval: 200 * time.Millisecond,
-				progress: func() int64 { return received(dirs) },
+			c := &Cutter{
+				Link: s.lk, Total: 2 * size, Steps: steps, Interval: 200 * time.Millisecond,
+				Progress: func() int64 { return received(dirs) },
 			}
-			cuts := c.runWith(done, cut)
+			cuts := c.Run(done, cut)
 			elapsed := time.Since(start)
 			for _, d := range dirs {
 				d.check(t, size)
 			}
 			t.Logf("%s: %d MiB each way in %v, length and SHA-256 equal both ways, no application error; %d cuts, generation %d, proxy accepted %d; "+
 				"%d offline windows of %v, %d with writes returning while no connection existed (%d bytes)",
-				m.name, size>>20, elapsed.Round(time.Millisecond), cuts, s.lk.generation(), s.px.Accepted(), windows, window, offlineWindows, offline)
+				m.Name, size>>20, elapsed.Round(time.Millisecond), cuts, s.lk.Generation(), s.px.Accepted(), windows, window, offlineWindows, offline)
 			if cuts < minCuts {
 				t.Errorf("only %d cuts during the transfer, want >= %d", cuts, minCuts)
 			}
@@ -212,25 +212,25 @@ func TestOfflineWritesThroughCuts(t *testing.T) {
 // of the relay cuts both relay connections again and again while size
 // bytes move each way through one subchannel.
 func TestRelayThroughCuts(t *testing.T) {
-	for _, m := range modes() {
-		t.Run(m.name, func(t *testing.T) {
+	for _, m := range Modes() {
+		t.Run(m.Name, func(t *testing.T) {
 			size, minCuts, steps := soakSize()
 			s := newRelayed(t, m)
 			c1, c2 := s.subchannel(t)
 			s.checkMode(t, m)
 			start := time.Now()
 			dirs, done := transfer(c1, c2, size, nil)
-			c := &cutter{
-				lk: s.lk, total: 2 * size, steps: steps, interval: 200 * time.Millisecond,
-				progress: func() int64 { return received(dirs) },
+			c := &Cutter{
+				Link: s.lk, Total: 2 * size, Steps: steps, Interval: 200 * time.Millisecond,
+				Progress: func() int64 { return received(dirs) },
 			}
-			cuts := c.runWith(done, s.px.Cut)
+			cuts := c.Run(done, s.px.Cut)
 			elapsed := time.Since(start)
 			for _, d := range dirs {
 				d.check(t, size)
 			}
 			t.Logf("%s: %d MiB each way through the relay in %v, length and SHA-256 equal both ways, no application error; %d cuts, generation %d, proxy accepted %d",
-				m.name, size>>20, elapsed.Round(time.Millisecond), cuts, s.lk.generation(), s.px.Accepted())
+				m.Name, size>>20, elapsed.Round(time.Millisecond), cuts, s.lk.Generation(), s.px.Accepted())
 			if cuts < minCuts {
 				t.Errorf("only %d cuts during the transfer, want >= %d", cuts, minCuts)
 			}
