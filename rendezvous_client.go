@@ -116,8 +116,14 @@ func (m rvMailbox) Next(ctx context.Context) (inbound, error) {
 	}
 }
 
+// deadErr is why the client stopped: its fatal error, else the server's
+// "error" if one arrived (the client keeps running after it, so Err does
+// not report it), else a plain stop.
 func (m rvMailbox) deadErr() error {
 	if err := m.c.Err(); err != nil {
+		return convErr(err)
+	}
+	if err := m.c.ServerErr(); err != nil {
 		return convErr(err)
 	}
 	return errors.New("mailbox client stopped")
