@@ -33,7 +33,9 @@ func notSentLowat(t *testing.T, nc net.Conn) int {
 	}
 	var v int
 	var gerr error
-	rc.Control(func(fd uintptr) { v, gerr = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT) })
+	if err := rc.Control(func(fd uintptr) { v, gerr = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT) }); err != nil {
+		t.Fatal(err)
+	}
 	if gerr != nil {
 		t.Fatal(gerr)
 	}
@@ -125,7 +127,7 @@ func acceptedDefault(t *testing.T) int {
 	defer a.Close()
 	v := notSentLowat(t, a)
 	if v == DefaultNotSentLowat {
-		t.Fatalf("the system default equals DefaultNotSentLowat (%d): the test cannot tell them apart", v)
+		t.Skipf("this host's default TCP_NOTSENT_LOWAT equals DefaultNotSentLowat (%d): the test cannot tell them apart", v)
 	}
 	return v
 }
