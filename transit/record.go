@@ -273,15 +273,6 @@ func (rr *recordReader) open(dst, body []byte) ([]byte, error) {
 	return out, nil
 }
 
-// next reads, checks and opens the next record, appending to dst.
-func (rr *recordReader) next(dst []byte) ([]byte, error) {
-	body, err := rr.frame()
-	if err != nil {
-		return nil, err
-	}
-	return rr.open(dst, body)
-}
-
 // Read reads decrypted bytes (io.Reader). It returns io.EOF when the peer
 // closed the connection at a record boundary. A record that fits in p is
 // decrypted straight into p.

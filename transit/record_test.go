@@ -281,3 +281,13 @@ func FuzzReceiveRecord(f *testing.F) {
 		}
 	})
 }
+
+// next reads, checks and opens the next record, appending to dst (what
+// Conn does in two steps, frameLocked and openLocked).
+func (rr *recordReader) next(dst []byte) ([]byte, error) {
+	body, err := rr.frame()
+	if err != nil {
+		return nil, err
+	}
+	return rr.open(dst, body)
+}
