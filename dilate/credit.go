@@ -97,6 +97,23 @@ func (s *Subchannel) addCredit(n uint32) {
 	if !s.credit {
 		return
 	}
+	if n == 0 {
+		// Refusal marker (Dilation.refuseOpen): only meaningful for a
+		// subchannel we opened; a CLOSE follows.
+		s.d.mu.Lock()
+		ours := !s.d.peerIDLocked(s.id)
+		s.d.mu.Unlock()
+		if ours && s.cerr == nil {
+			s.cerr = fmt.Errorf("%w: subchannel %d (%q)", ErrSubchannelRefused, s.id, s.name)
+			s.d.log.Debug("dilate: peer refused our subchannel", "scid", s.id, "subprotocol", s.name)
+			for _, b := range s.rbuf {
+				s.d.putRbuf(b)
+			}
+			s.rbuf, s.rlen, s.roff = nil, 0, 0
+			s.changed()
+		}
+		return
+	}
 	s.sendCredit = min(s.sendCredit+int64(n), maxSendCredit)
 	s.changed()
 }

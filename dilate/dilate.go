@@ -103,6 +103,35 @@ type Options struct {
 	// reading, as Python pauses the whole connection. (CreditVersion mode
 	// uses CreditWindow instead and never stops reading.)
 	MaxSubchannelBuffer int
+	// MaxSubchannels bounds the subchannels the PEER has open with us at
+	// once (the ones we open with Dial are not counted: their number is
+	// ours to choose). A peer subchannel holds a slot from its OPEN,
+	// whether accepted, queued for Accept or queued for a subprotocol
+	// nobody listens on, until it is fully closed (our CLOSE and the
+	// peer's both seen). An OPEN beyond the cap is refused the way Python
+	// refuses an OPEN it does not want: we answer with a CLOSE for that
+	// id and keep nothing (its DATA is dropped); the other subchannels
+	// and the connection are not disturbed. The refusal is logged and
+	// counted (RefusedSubchannels); in CreditVersion mode the opener's
+	// Read and Write then fail with ErrSubchannelRefused, in "ged" mode
+	// the opener reads EOF (Python's meaning of CLOSE), in YamuxVersion
+	// mode the stream is reset (go-yamux's MaxIncomingStreams, set to
+	// this value). Default 4096; there is no "no limit" (a peer must not
+	// be able to grow our memory without bound), set a large value
+	// instead.
+	//
+	// Worst-case memory the peer can make us hold is about
+	// MaxSubchannels x (idle cost + the per-subchannel buffer bound). The
+	// idle cost is under 2 KiB (TestSubchannelIdleCost: 1.8-1.9 KB for
+	// both ends together in ged and credit mode, 3.4 KB in yamux mode);
+	// the buffer bound is CreditWindow in CreditVersion mode,
+	// MaxSubchannelBuffer in "ged" mode and the 4 MiB yamux window
+	// (max(MaxSubchannelBuffer, 4 MiB)) in YamuxVersion mode. With the
+	// defaults, if the application reads none of them: 4096 x (2 KiB + 4
+	// MiB) = about 16 GiB in credit and yamux mode, 4096 x (2 KiB + 1
+	// MiB) = about 4 GiB in ged mode; idle, 4096 x 2 KiB = 8 MiB. Lower
+	// this (and the window) for peers you do not trust.
+	MaxSubchannels int
 	// MaxUnacked bounds DATA bytes sent but not acked (default 8 MiB);
 	// Write blocks beyond it.
 	MaxUnacked int
@@ -232,6 +261,8 @@ type Dilation struct {
 	role        Role
 	nextID      uint32
 	subchannels map[uint32]*Subchannel
+	peerOpen    int    // subchannels in subchannels the peer opened
+	refused     uint64 // peer OPENs (or yamux streams) refused
 	listeners   map[string]*Listener
 	pending     map[string][]net.Conn
 	connected   chan struct{} // closed at the first selected connection
@@ -250,11 +281,15 @@ type Dilation struct {
 
 // Errors of the Dilation API.
 var (
-	ErrClosed      = errDilationClosed
-	ErrListening   = errors.New("dilate: subprotocol already has a listener")
-	ErrBadKey      = errors.New("dilate: dilation key must be 32 bytes")
-	ErrBadSide     = errors.New("dilate: side must be 1-64 word characters")
-	errAbandonConn = errors.New("dilate: abandoning connection (peer asked to reconnect)")
+	ErrClosed    = errDilationClosed
+	ErrListening = errors.New("dilate: subprotocol already has a listener")
+	ErrBadKey    = errors.New("dilate: dilation key must be 32 bytes")
+	ErrBadSide   = errors.New("dilate: side must be 1-64 word characters")
+	// ErrSubchannelRefused is returned (wrapped) by Read and Write on a
+	// subchannel we opened that the peer refused (CreditVersion mode; see
+	// Options.MaxSubchannels).
+	ErrSubchannelRefused = errors.New("dilate: peer refused the subchannel (too many open)")
+	errAbandonConn       = errors.New("dilate: abandoning connection (peer asked to reconnect)")
 )
 
 // New starts Dilation. key is the dilation key, HKDF(wormhole key,
@@ -285,6 +320,10 @@ func New(ctx context.Context, key []byte, sig Signaling, opts Options) (*Dilatio
 		opts.CreditWindow = defaultCreditWindow
 	}
 	opts.CreditWindow = min(max(opts.CreditWindow, creditInitial), maxCreditWindow)
+	if opts.MaxSubchannels <= 0 {
+		opts.MaxSubchannels = DefaultMaxSubchannels
+	}
+	opts.MaxSubchannels = min(opts.MaxSubchannels, maxMaxSubchannels)
 	if opts.MaxUnacked <= 0 {
 		opts.MaxUnacked = 8 << 20
 	}
@@ -773,12 +812,72 @@ func (d *Dilation) unlisten(l *Listener) {
 	d.mu.Unlock()
 }
 
-// forget drops a fully closed subchannel (both CLOSEs seen). Ids are never
-// reused.
+// forget drops a fully closed subchannel (both CLOSEs seen), freeing its
+// MaxSubchannels slot if the peer opened it. Ids are never reused.
 func (d *Dilation) forget(id uint32) {
 	d.mu.Lock()
-	delete(d.subchannels, id)
+	if _, ok := d.subchannels[id]; ok {
+		delete(d.subchannels, id)
+		if d.peerIDLocked(id) {
+			d.peerOpen--
+		}
+	}
 	d.mu.Unlock()
+}
+
+// peerIDLocked reports whether id is one the peer allocates (Leader ids
+// are odd, Follower ids even); d.mu must be held.
+func (d *Dilation) peerIDLocked(id uint32) bool {
+	return d.role == Leader && id%2 == 0 || d.role == Follower && id%2 == 1
+}
+
+// DefaultMaxSubchannels is Options.MaxSubchannels' default.
+const DefaultMaxSubchannels = 4096
+
+// maxMaxSubchannels caps Options.MaxSubchannels (go-yamux counts streams
+// in a uint32; beyond this the cap means nothing anyway).
+const maxMaxSubchannels = 1 << 24
+
+// RefusedSubchannels is how many subchannels the peer opened that we
+// refused so far: beyond Options.MaxSubchannels, or with no room in the
+// queue of a subprotocol nobody accepts.
+func (d *Dilation) RefusedSubchannels() uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.refused
+}
+
+// noteRefused counts and logs one refused peer subchannel. Under a flood
+// only the first and every 1024th refusal are logged at Warn.
+func (d *Dilation) noteRefused(id uint32, name, why string) {
+	d.mu.Lock()
+	d.refused++
+	n := d.refused
+	d.mu.Unlock()
+	lvl := slog.LevelDebug
+	if n == 1 || n%1024 == 0 {
+		lvl = slog.LevelWarn
+	}
+	d.log.Log(context.Background(), lvl, "dilate: refused a subchannel the peer opened",
+		"scid", id, "subprotocol", name, "why", why, "refused", n, "max", d.opts.MaxSubchannels)
+}
+
+// refuseOpen answers an OPEN we do not take: a CLOSE for its id, as
+// Python does for an unexpected subprotocol (py:_dilation/inbound.py
+// handle_open). In CreditVersion mode (Go only) a CREDIT granting 0 bytes,
+// never sent otherwise, goes first and tells the opener it was refused
+// (older Go peers ignore it), so its Write fails instead of waiting for
+// credit that will never come.
+func (d *Dilation) refuseOpen(id uint32, name, why string, credit bool) {
+	d.noteRefused(id, name, why)
+	if credit {
+		_ = d.out.send(false, 0, sendWait{}, func(seq uint32) []byte {
+			return appendRecord(make([]byte, 0, 13), record{tag: tagCredit, scid: id, seq: seq, grant: 0})
+		})
+	}
+	_ = d.out.send(false, 0, sendWait{}, func(seq uint32) []byte {
+		return appendRecord(nil, record{tag: tagClose, scid: id, seq: seq})
+	})
 }
 
 // inbound is L4's receiving half plus L5 dispatch.
@@ -903,8 +1002,15 @@ func (d *Dilation) remoteOpen(id uint32, name string) {
 		d.log.Warn("dilate: OPEN with one of our own ids", "scid", id)
 		return
 	}
+	if d.peerOpen >= d.opts.MaxSubchannels {
+		credit := d.creditMode
+		d.mu.Unlock()
+		d.refuseOpen(id, name, "MaxSubchannels reached", credit)
+		return
+	}
 	s := newSubchannel(d, id, name)
 	d.subchannels[id] = s
+	d.peerOpen++
 	d.mu.Unlock()
 	s.topUpCredit()
 	d.deliverInbound(s, name)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/libp2p/go-yamux/v4"
@@ -42,9 +43,11 @@ func (d *Dilation) yamuxConfig() *yamux.Config {
 	c := yamux.DefaultConfig()
 	c.EnableKeepAlive = false // Dilation's PING/PONG does liveness
 	c.ConnectionWriteTimeout = 24 * time.Hour
-	c.LogOutput = io.Discard
+	c.LogOutput = yamuxLog{d}
 	c.MaxStreamWindowSize = uint32(max(d.opts.MaxSubchannelBuffer, 4<<20)) // 4 MiB: 256 KiB-1 MiB windows halved throughput over the durable stream
-	c.MaxIncomingStreams = 1 << 16                                         // open at once; ged mode has no limit either
+	// Streams the peer has open at once, as in the other modes: yamux
+	// answers a SYN beyond it with a RST (which yamuxLog counts).
+	c.MaxIncomingStreams = uint32(d.opts.MaxSubchannels)
 	c.AcceptBacklog = maxPendingOpens
 	// One yamux frame (12-byte header + body) per DATA record: with the
 	// default 64 KiB, every frame became a full record plus a 38-byte one.
@@ -54,6 +57,24 @@ func (d *Dilation) yamuxConfig() *yamux.Config {
 	// Subchannel.Read, with its locking, per 4 KiB).
 	c.ReadBufSize = 128 << 10
 	return c
+}
+
+// yamuxLog receives go-yamux's log lines: the streams it resets for
+// MaxIncomingStreams or a full backlog are counted as refused subchannels
+// (go-yamux has no other hook for them); the rest go to the debug log.
+type yamuxLog struct{ d *Dilation }
+
+func (w yamuxLog) Write(p []byte) (int, error) {
+	line := strings.TrimSpace(string(p))
+	switch {
+	case strings.Contains(line, "MaxIncomingStreams exceeded"):
+		w.d.noteRefused(0, "", "MaxSubchannels reached (yamux stream reset)")
+	case strings.Contains(line, "backlog exceeded"):
+		w.d.noteRefused(0, "", "yamux accept backlog full (stream reset)")
+	default:
+		w.d.log.Debug("dilate: yamux", "msg", line)
+	}
+	return len(p), nil
 }
 
 // YamuxStream is an application subchannel in YamuxVersion mode.
@@ -212,7 +233,7 @@ func (d *Dilation) deliverInbound(c net.Conn, name string) {
 	if l == nil {
 		if len(d.pending[name]) >= maxPendingOpens {
 			d.mu.Unlock()
-			d.log.Warn("dilate: too many unaccepted subchannels", "subprotocol", name)
+			d.noteRefused(connID(c), name, "too many unaccepted subchannels for a subprotocol nobody listens on")
 			c.Close()
 			return
 		}
@@ -222,8 +243,17 @@ func (d *Dilation) deliverInbound(c net.Conn, name string) {
 	}
 	d.mu.Unlock()
 	if !l.push(c) {
+		d.noteRefused(connID(c), name, "listener closed or its accept queue full")
 		c.Close()
 	}
+}
+
+// connID is a subchannel's id for logging (0 for a yamux stream).
+func connID(c net.Conn) uint32 {
+	if s, ok := c.(*Subchannel); ok {
+		return s.id
+	}
+	return 0
 }
 
 // dialYamux opens a yamux stream and writes its header.
