@@ -23,8 +23,10 @@ import (
 // bytes only while it has credit; Write blocks (honouring write deadlines,
 // Close and Dilation close) when it has none. Each CREDIT adds grant bytes.
 // A receiver whose window (Options.CreditWindow) is larger grants the
-// difference right after the OPEN (sent or received), then grants back what
-// the application consumed once half a window has been read. After Close,
+// difference right after its own OPEN, or for the peer's OPEN once the
+// application has accepted the subchannel (one waiting for Accept or for a
+// listener holds at most creditInitial), then grants back what the
+// application consumed once half a window has been read. After Close,
 // DATA still arriving is dropped and granted back at once, so the peer's
 // Writes never hang on a subchannel we no longer read (as in "ged", where
 // such writes succeed and the data is dropped).
@@ -56,7 +58,8 @@ const (
 )
 
 // topUpCredit grants the peer the part of our window above the initial
-// credit, right after the OPEN (CreditVersion mode only).
+// credit, right after our OPEN or when Accept hands the peer's subchannel to
+// the application (CreditVersion mode only; called once per subchannel).
 func (s *Subchannel) topUpCredit() {
 	if !s.credit {
 		return

@@ -107,8 +107,9 @@ func TestCreditWritesWhileDisconnected(t *testing.T) {
 	for i := range 2 {
 		waitStatus(t, p, i, func(s Status) bool { return s.Peer == PeerReconnecting })
 	}
-	// More than the window: the write blocks at the window, with a deadline.
-	c1.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+	// More than the window: the write blocks at the window, with a deadline
+	// (long enough for a slow, loaded -race run to queue the window first).
+	c1.SetWriteDeadline(time.Now().Add(2 * time.Second))
 	wrote, err := io.Copy(c1, netx.NewPatternReader(71, 2*defaultCreditWindow))
 	var ne net.Error
 	if !errors.As(err, &ne) || !ne.Timeout() || wrote != defaultCreditWindow {
@@ -359,5 +360,63 @@ func TestCreditBlockedWriteUnblocks(t *testing.T) {
 			}
 			c2.Close()
 		})
+	}
+}
+
+// TestCreditUnacceptedHoldsInitial: a subchannel the peer opened that the
+// application has not accepted yet (here: no listener at all, then a
+// listener that has not called Accept) holds at most the initial credit,
+// whatever the window; Accept grants the rest and every byte then arrives.
+func TestCreditUnacceptedHoldsInitial(t *testing.T) {
+	oa, ob := pairOptsMode(t, "credit")
+	p := newPair(t, oa, ob) // default window: 4 MiB, 16x the initial credit
+	c1, err := p.a.Dial(ctxT(t, 30*time.Second), "late")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 2 * defaultCreditWindow
+	sendErr := make(chan error, 1)
+	go func() { sendErr <- sendPattern(c1, 81, n) }()
+	// The writer stops at the initial credit: nobody accepted.
+	for i := 0; ; i++ {
+		sc, _, _, _ := creditState(c1)
+		if sc == 0 {
+			break
+		}
+		if i == 3000 {
+			t.Fatalf("writer still has %d bytes of credit with no listener", sc)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	l, err := p.b.Listen("late")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	time.Sleep(50 * time.Millisecond) // room for a (wrong) grant to arrive
+	if sc, _, _, _ := creditState(c1); sc != 0 {
+		t.Fatalf("writer got %d bytes of credit before Accept", sc)
+	}
+	c2, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	_, lim, _, rlen := creditState(c2)
+	if rlen > creditInitial {
+		t.Fatalf("%d bytes buffered before Accept, more than the initial credit %d", rlen, creditInitial)
+	}
+	if lim != defaultCreditWindow {
+		t.Fatalf("after Accept the peer may send %d bytes, want the window %d", lim, defaultCreditWindow)
+	}
+	h := netx.NewHashWriter()
+	if _, err := io.Copy(h, c2); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-sendErr; err != nil {
+		t.Fatal(err)
+	}
+	if h.N != n || h.Sum() != netx.PatternSum(81, n) {
+		t.Fatalf("received %d bytes (hash match %v), want %d pattern bytes", h.N, h.Sum() == netx.PatternSum(81, n), n)
 	}
 }

@@ -124,11 +124,14 @@ type Options struct {
 	// MaxSubchannels x (idle cost + the per-subchannel buffer bound). The
 	// idle cost is under 2 KiB (TestSubchannelIdleCost: 1.8-1.9 KB for
 	// both ends together in ged and credit mode, 3.4 KB in yamux mode);
-	// the buffer bound is CreditWindow in CreditVersion mode,
+	// the buffer bound is CreditWindow in CreditVersion mode for an
+	// accepted subchannel and 256 KiB (the initial credit) for one not
+	// yet accepted,
 	// MaxSubchannelBuffer in "ged" mode and the 4 MiB yamux window
 	// (max(MaxSubchannelBuffer, 4 MiB)) in YamuxVersion mode. With the
-	// defaults, if the application reads none of them: 4096 x (2 KiB + 4
-	// MiB) = about 16 GiB in credit and yamux mode, 4096 x (2 KiB + 1
+	// defaults, if the application accepts all and reads none of them:
+	// 4096 x (2 KiB + 4 MiB) = about 16 GiB in credit and yamux mode (1
+	// GiB in credit mode if it accepts none), 4096 x (2 KiB + 1
 	// MiB) = about 4 GiB in ged mode; idle, 4096 x 2 KiB = 8 MiB. Lower
 	// this (and the window) for peers you do not trust.
 	MaxSubchannels int
@@ -1012,6 +1015,7 @@ func (d *Dilation) remoteOpen(id uint32, name string) {
 	d.subchannels[id] = s
 	d.peerOpen++
 	d.mu.Unlock()
-	s.topUpCredit()
+	// No credit top-up yet: a subchannel waiting for Accept (or for a
+	// listener) holds at most creditInitial; Accept grants the rest.
 	d.deliverInbound(s, name)
 }

@@ -377,6 +377,9 @@ func (l *Listener) Accept() (net.Conn, error) {
 			l.queue[0] = nil
 			l.queue = l.queue[1:]
 			l.mu.Unlock()
+			if sc, ok := s.(*Subchannel); ok {
+				sc.topUpCredit() // the application reads it now
+			}
 			return s, nil
 		}
 		ch := l.notify
