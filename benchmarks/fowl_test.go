@@ -7,10 +7,10 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/wormhole-go/wormhole/netx"
 	"github.com/wormhole-go/wormhole/relay/relaytest"
 	"github.com/wormhole-go/wormhole/rendezvous/mailboxtest"
 	"github.com/wormhole-go/wormhole/tunnel/fowlinterop"
@@ -244,31 +244,16 @@ func startAckSink(b *testing.B, size int) int {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(2 * time.Minute))
-				// Large reads (io.Discard would read 8 KiB at a time: 128
-				// syscalls per MiB on the shared cores).
-				buf := make([]byte, 256<<10)
-				if n, _ := io.CopyBuffer(discard{}, io.LimitReader(c, int64(size)), buf); n == int64(size) {
-					c.Write([]byte{1})
-				}
-				io.CopyBuffer(discard{}, c, buf)
-			}()
+	b.Cleanup(netx.Serve(ln, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(2 * time.Minute))
+		// Large reads (io.Discard would read 8 KiB at a time: 128
+		// syscalls per MiB on the shared cores).
+		buf := make([]byte, 256<<10)
+		if n, _ := io.CopyBuffer(discard{}, io.LimitReader(c, int64(size)), buf); n == int64(size) {
+			c.Write([]byte{1})
 		}
-	}()
-	b.Cleanup(func() { ln.Close(); wg.Wait() })
+		io.CopyBuffer(discard{}, c, buf)
+	}))
 	return ln.Addr().(*net.TCPAddr).Port
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/wormhole-go/wormhole/dilate"
 	"github.com/wormhole-go/wormhole/dilate/dilatetest"
+	"github.com/wormhole-go/wormhole/netx"
 	"github.com/wormhole-go/wormhole/relay/relaytest"
 	"github.com/wormhole-go/wormhole/tunnel"
 	"github.com/wormhole-go/wormhole/tunnel/tunneltest"
@@ -109,27 +110,12 @@ func startSink(b *testing.B) int {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				n, _ := io.CopyBuffer(discard{}, struct{ io.Reader }{c}, make([]byte, 256<<10)) // 256 KiB reads
-				if n == tunnelChunk {
-					c.Write([]byte{1})
-				}
-			}()
+	b.Cleanup(netx.Serve(ln, func(c net.Conn) {
+		n, _ := io.CopyBuffer(discard{}, struct{ io.Reader }{c}, make([]byte, 256<<10)) // 256 KiB reads
+		if n == tunnelChunk {
+			c.Write([]byte{1})
 		}
-	}()
-	b.Cleanup(func() { ln.Close(); wg.Wait() })
+	}))
 	return ln.Addr().(*net.TCPAddr).Port
 }
 

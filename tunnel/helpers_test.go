@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wormhole-go/wormhole/netx"
 	"github.com/wormhole-go/wormhole/tunnel"
 	"github.com/wormhole-go/wormhole/tunnel/tunneltest"
 )
@@ -140,24 +141,7 @@ func startServer(t testing.TB, handle func(net.Conn)) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				handle(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	t.Cleanup(netx.Serve(ln, handle))
 	return ln.Addr().(*net.TCPAddr).Port
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/wormhole-go/wormhole/netx"
 	"github.com/wormhole-go/wormhole/tunnel"
 	"github.com/wormhole-go/wormhole/tunnel/tunneltest"
 )
@@ -459,16 +460,7 @@ func TestIPv6Forward(t *testing.T) {
 	if err != nil {
 		t.Skipf("no IPv6 loopback on this machine: %v", err)
 	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
+	defer netx.Serve(ln, func(c net.Conn) { io.Copy(c, c) })()
 	port := ln.Addr().(*net.TCPAddr).Port
 	sa, sb := memPair(t)
 	a := startPeer(t, sa, mustParse(t, tunnel.Local, fmt.Sprintf("[::1]:0:[::1]:%d", port)))

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	wormhole "github.com/wormhole-go/wormhole"
+	"github.com/wormhole-go/wormhole/netx"
 	"github.com/wormhole-go/wormhole/rendezvous/mailboxtest"
 	"github.com/wormhole-go/wormhole/tunnel"
 )
@@ -279,24 +280,7 @@ func echoServer(t *testing.T) (int, func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				io.Copy(c, c)
-				c.Close()
-			}()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port, func() { ln.Close(); wg.Wait() }
+	return ln.Addr().(*net.TCPAddr).Port, netx.Serve(ln, func(c net.Conn) { io.Copy(c, c) })
 }
 
 // Answering "no" to --verify ends with exit code 3 before any forwarding.

@@ -9,11 +9,11 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/wormhole-go/wormhole/netx"
 	"github.com/wormhole-go/wormhole/relay/relaytest"
 	"github.com/wormhole-go/wormhole/rendezvous/mailboxtest"
 )
@@ -241,25 +241,10 @@ func serve(t testing.TB, handle func(net.Conn)) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(WaitTimeout))
-				handle(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	t.Cleanup(netx.Serve(ln, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(WaitTimeout))
+		handle(c)
+	}))
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
